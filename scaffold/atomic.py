@@ -14,7 +14,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success, fsync it and ``os.replace`` it into place.
 
     Write the whole file to the yielded path (any library that takes a filename will do).
-    If the block raises, or the process dies, the temporary file is removed or left under a
+    The temporary name keeps ``path``'s suffix (so ``np.save`` does not append another). If the
+    block raises, or the process dies, the temporary file is removed or left under a hidden
     ``.tmp`` name that no reader looks for, and ``path`` is untouched.
 
     Example::
@@ -24,7 +25,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=f".tmp{target.suffix}")
     os.close(fd)
     tmp = Path(name)
     try:
