@@ -7,12 +7,16 @@ also ``validate``, ``test``, ``predict`` and ``--print_config``, as in any Light
 from __future__ import annotations
 
 import os
+import re
 import sys
+import warnings
 from collections.abc import Sequence
+from typing import Any
 
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from scaffold.errors import ConfigError, ScaffoldError
+from scaffold.problems.callbacks import ConvergenceStop
 
 
 class ScaffoldCLI(LightningCLI):
@@ -21,20 +25,84 @@ class ScaffoldCLI(LightningCLI):
     def after_fit(self) -> None:
         """Print the final parameters of a ParameterProblem, as the chapter prints ``x``."""
         describe = getattr(self.model, "describe", None)
-        if describe is not None and self.trainer.is_global_zero:
-            print(f"final parameters: {describe()} after {self.trainer.global_step} steps")
+        if describe is None or not self.trainer.is_global_zero:
+            return
+        stop = next((c for c in self.trainer.callbacks if isinstance(c, ConvergenceStop)), None)
+        if stop is not None and stop.converged_at is not None:
+            why = f"converged: last step {stop.last_step_size:.2g} <= epsilon {stop.epsilon:g}"
+        else:
+            why = "max_epochs reached before the epsilon rule stopped it"
+        print(f"final parameters: {describe()} after {self.trainer.global_step} steps ({why})")
 
 
 class _OneLineParser(LightningArgumentParser):
     """Turns jsonargparse's usage-and-error text into a ConfigError (one line, exit code 2)."""
 
     def error(self, message: str, ex: Exception | None = None) -> None:  # type: ignore[override]
-        raise ConfigError(_first_line(message))
+        if not self.exit_on_error:  # a nested parser: jsonargparse handles this one itself
+            super().error(message, ex)
+        raise ConfigError(condense_parser_error(message))
 
 
-def _first_line(message: str) -> str:
-    lines = [line.strip() for line in str(message).splitlines() if line.strip()]
-    return " ".join(lines[:3]) if lines else "invalid arguments"
+_NOISE = ("Does not validate against", "Subtypes:", "Errors:", "Given value type:", "tip:")
+
+
+def condense_parser_error(message: str) -> str:
+    """jsonargparse's multi-line report as one line: the key, the real reason, the value given.
+
+    Drops the Union bookkeeping (``Expected a <class 'NoneType'>``, subtype lists) that says
+    nothing to a user, and adds where to look for valid options.
+    """
+    key = re.match(r'\s*Parser key "([^"]+)":', message)
+    body = message[key.end() :] if key else message
+    reasons, given = [], ""
+    for line in body.splitlines():
+        line = line.strip().removeprefix("- ").strip()
+        if not line or line.startswith(_NOISE) or line == "Expected a <class 'NoneType'>":
+            continue
+        if line.startswith("Given value:"):
+            given = line.removeprefix("Given value:").strip()
+            continue
+        line = re.sub(r"Problem with given class_path '([^']+)':", r"\1:", line)
+        reasons.append(re.sub(r"<class '(?:[\w.]+\.)?(\w+)'>", r"\1", line))
+    text = " ".join(reasons) or "invalid arguments"
+    if given and "NestedArg" not in given and given not in text:
+        text += f" (got {given!r})"
+    where = f"{key.group(1)}: " if key else ""
+    return f"{where}{text}; run with --help (or --print_config) to see the accepted options"
+
+
+def user_error(exception: BaseException) -> ScaffoldError | None:
+    """The user-facing error behind ``exception``, if any, looking through wrapped causes.
+
+    jsonargparse wraps errors raised while instantiating the model or data in its own
+    ValueError, and Lightning reports bad Trainer settings as MisconfigurationException.
+    """
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+
+    seen: BaseException | None = exception
+    while seen is not None:
+        if isinstance(seen, ScaffoldError):
+            return seen
+        if isinstance(seen, MisconfigurationException):
+            return ConfigError(str(seen).strip().splitlines()[0])
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def build_cli(args: Sequence[str], **kwargs: Any) -> ScaffoldCLI:
+    """Parse ``args``, build model, data and trainer, and run the subcommand (tests use this)."""
+    # LightningCLI warns when given args while sys.argv also has some; main() passes them on.
+    warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
+    return ScaffoldCLI(
+        parser_class=_OneLineParser,
+        subclass_mode_model=True,
+        subclass_mode_data=True,
+        seed_everything_default=0,
+        save_config_kwargs={"overwrite": True},
+        args=list(args),
+        **kwargs,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -45,16 +113,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.remove("--debug")
         debug = True
     try:
-        ScaffoldCLI(
-            parser_class=_OneLineParser,
-            subclass_mode_model=True,
-            subclass_mode_data=True,
-            seed_everything_default=0,
-            save_config_kwargs={"overwrite": True},
-            args=args,
-        )
-    except ScaffoldError as error:
-        if debug:
+        build_cli(args)
+    except Exception as exception:
+        error = user_error(exception)
+        if error is None or debug:
             raise
         print(f"error: {error}", file=sys.stderr)
         return error.exit_code
