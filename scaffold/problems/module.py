@@ -105,6 +105,12 @@ class ParameterProblem(L.LightningModule):
         if grads:
             self.log("grad_norm", torch.linalg.vector_norm(torch.stack([g.norm() for g in grads])))
 
+    def on_train_end(self) -> None:
+        """Record the final objective as TensorBoard's ``hp_metric``, next to the hparams."""
+        if self.logger is not None:
+            with torch.no_grad():
+                self.logger.log_metrics({"hp_metric": self().item()}, step=self.global_step)
+
     def configure_optimizers(self) -> torch.optim.Optimizer:
         """SGD with the configured lr and momentum (``--optimizer`` on the CLI replaces it)."""
         return torch.optim.SGD(self.parameters(), lr=self.hparams.lr, momentum=self.hparams.momentum)
