@@ -22,6 +22,13 @@ from scaffold.problems.callbacks import ConvergenceStop
 class ScaffoldCLI(LightningCLI):
     """LightningCLI whose model and data are any LightningModule / LightningDataModule class."""
 
+    def before_instantiate_classes(self) -> None:
+        """Refuse an accelerator this machine lacks before anything is built."""
+        from scaffold.devices import check_accelerator
+
+        config = self.config.get(self.subcommand, self.config) if self.subcommand else self.config
+        check_accelerator(config["trainer"]["accelerator"])
+
     def after_fit(self) -> None:
         """Print the final parameters of a ParameterProblem, as the chapter prints ``x``."""
         describe = getattr(self.model, "describe", None)

@@ -36,6 +36,8 @@ def assert_one_error_line(stderr: str, *fragments: str) -> None:
         (["--model.epsilon=-1"], 2, ["model.epsilon must be >= 0"]),
         (["--model.lr=5"], 1, ["diverged at epoch", "(lr=5)", "smaller learning rate"]),
         (["--no_such_option=1"], 2, ["unrecognized arguments"]),
+        (["--model.class_path=scaffold.Nope"], 2, ["scaffold.Nope"]),
+        (["--trainer.accelerator=tpux"], 2, ["unknown accelerator 'tpux'", "available here: cpu"]),
     ],
 )
 def test_bad_input_gives_one_error_line(capsys, tmp_path, override, code, fragments):
@@ -43,6 +45,15 @@ def test_bad_input_gives_one_error_line(capsys, tmp_path, override, code, fragme
     exit_code, stderr = run_main(capsys, *args, *override)
     assert exit_code == code
     assert_one_error_line(stderr, *fragments)
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a GPU")
+def test_gpu_without_one_names_the_available_accelerators(capsys, tmp_path):
+    args = ["fit", "--config", str(CONFIGS / "quadratic.yaml"), f"--trainer.default_root_dir={tmp_path}"]
+    exit_code, stderr = run_main(capsys, *args, "--trainer.accelerator=gpu")
+    assert exit_code == 2
+    assert_one_error_line(stderr, "accelerator 'gpu' is not available here", "available: cpu")
+    assert not (tmp_path / "lightning_logs").exists()  # refused before anything was written
 
 
 def test_missing_config_file(capsys, tmp_path):
