@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# OUT=DIR [PY=python] bash benchmarks/gpu_checks.sh   (run from the repository root)
+# [OUT=DIR] [PY=python] bash benchmarks/gpu_checks.sh   (from the repository root; OUT defaults to out/gpu_checks)
 #
 # The GPU checks of issue 4 on a CUDA machine, in one short run (about 1 minute, at most ~3):
 #   1. nvidia-smi, and torch / CUDA / Lightning versions as Python sees them;
@@ -16,7 +16,7 @@
 set -u -o pipefail
 
 PY=${PY:-python}
-OUT=${OUT:-gpu_checks_out}
+OUT=${OUT:-out/gpu_checks}  # /out/ is git-ignored
 mkdir -p "$OUT"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 export MPLBACKEND=Agg
