@@ -43,7 +43,8 @@ for i in range(torch.cuda.device_count()):
 print("TF32 matmul allowed:", torch.backends.cuda.matmul.allow_tf32)
 assert torch.cuda.is_available(), "torch sees no CUDA device"
 '
-step gpu-tests timeout 100 "$PY" -m pytest -m gpu -q -rs -p no:cacheprovider tests
+# Collection errors in unrelated test files (a package missing on the device) must not stop the GPU tests.
+step gpu-tests timeout 100 "$PY" -m pytest -m gpu -q -rs -p no:cacheprovider --continue-on-collection-errors tests
 step exercise3 timeout 35 "$PY" examples/exercise3_speedup.py --out "$OUT" --logdir "$OUT/lightning_logs" \
     --max-power 11 --repeats 5
 
