@@ -8,10 +8,17 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+# mkstemp creates files as 0600; a finished file gets the permissions open() would give it.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success, fsync it and ``os.replace`` it into place.
+def atomic_path(path: str | os.PathLike[str], fsync: bool = True) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success, ``os.replace`` it into place.
+
+    ``os.replace`` alone makes the write atomic for readers and against the writer being killed;
+    ``fsync`` (default) also makes it durable across a power loss, at a cost of milliseconds.
 
     Write the whole file to the yielded path (any library that takes a filename will do).
     The temporary name keeps ``path``'s suffix (so ``np.save`` does not append another). If the
@@ -30,8 +37,10 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = Path(name)
     try:
         yield tmp
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        if fsync:
+            with open(tmp, "rb+") as handle:
+                os.fsync(handle.fileno())
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
