@@ -8,19 +8,75 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import sys
 import warnings
 from collections.abc import Sequence
 from typing import Any
 
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+from lightning.pytorch import Trainer
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
+from scaffold.checkpointing import (
+    LAST,
+    AtomicCheckpointIO,
+    InterruptReport,
+    find_last_checkpoint,
+    run_version,
+)
 from scaffold.errors import ConfigError, ScaffoldError
 from scaffold.problems.callbacks import ConvergenceStop
 
 
 class ScaffoldCLI(LightningCLI):
-    """LightningCLI whose model and data are any LightningModule / LightningDataModule class."""
+    """LightningCLI whose model and data are any LightningModule / LightningDataModule class.
+
+    On top of LightningCLI: an unavailable accelerator is refused up front, checkpoints are
+    written atomically, ``--ckpt_path last`` finds the newest ``last.ckpt`` and continues its
+    run folder, checkpoints load with ``weights_only=True``, and an interrupt is reported.
+    """
+
+    def __init__(self, *args: Any, interrupt_report: InterruptReport | None = None, **kwargs: Any) -> None:
+        self.interrupt_report = interrupt_report or InterruptReport()
+        super().__init__(*args, **kwargs)
+
+    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        """The configured Trainer, with atomic checkpoint writes and the interrupt report."""
+        trainer = super().instantiate_trainer(**kwargs)
+        if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
+            trainer.strategy.checkpoint_io = AtomicCheckpointIO()
+        trainer.callbacks.append(self.interrupt_report)
+        return trainer
+
+    def before_fit(self) -> None:
+        """Resolve ``--ckpt_path last`` to the newest ``last.ckpt`` and log into its run folder."""
+        self._resolve_checkpoint("fit")
+
+    def before_validate(self) -> None:
+        """Resolve ``--ckpt_path last`` for validate."""
+        self._resolve_checkpoint("validate")
+
+    def before_test(self) -> None:
+        """Resolve ``--ckpt_path last`` for test."""
+        self._resolve_checkpoint("test")
+
+    def _resolve_checkpoint(self, subcommand: str) -> None:
+        config = self.config_init[subcommand]
+        logger = self.trainer.logger
+        if config.get("ckpt_path") == "last" and logger is not None and logger.root_dir:
+            found = find_last_checkpoint(logger.root_dir)
+            if found is None:
+                raise ConfigError(
+                    f"--ckpt_path last: no {LAST} under {logger.root_dir}; run `scaffold fit` first, "
+                    "or give the checkpoint's path"
+                )
+            config["ckpt_path"] = str(found)
+            version = run_version(found)
+            if subcommand == "fit" and version is not None and hasattr(logger, "_version"):
+                logger._version = version  # continue the interrupted run's folder and event files
+        if config.get("ckpt_path") and config.get("weights_only") is None:
+            config["weights_only"] = True
 
     def before_instantiate_classes(self) -> None:
         """Refuse an accelerator this machine lacks before anything is built."""
@@ -119,15 +175,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "--debug" in args:
         args.remove("--debug")
         debug = True
+    report = InterruptReport()
     try:
-        build_cli(args)
+        build_cli(args, interrupt_report=report)
+    except SystemExit:
+        # Lightning turns Ctrl-C into sys.exit(1) and SIGTERM into SIGTERMException (a SystemExit)
+        # after the checkpoint callbacks have written last.ckpt.
+        if report.message is None:
+            raise
+        print(f"error: {report.message}", file=sys.stderr)
+        return report.exit_code
     except Exception as exception:
         error = user_error(exception)
         if error is None or debug:
             raise
         print(f"error: {error}", file=sys.stderr)
         return error.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # before or after training, where Lightning does not catch it
         print("error: interrupted", file=sys.stderr)
-        return 130
+        return 128 + signal.SIGINT
     return 0

@@ -23,6 +23,7 @@ import lightning as L
 import torch
 from torch import Tensor, nn
 
+from scaffold.checkpointing import last_checkpoint
 from scaffold.errors import ConfigError
 from scaffold.problems.callbacks import ConvergenceStop, DivergenceGuard, TrajectoryFigure
 from scaffold.problems.objectives import Objective, get_objective, parameter_names
@@ -116,8 +117,12 @@ class ParameterProblem(L.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=self.hparams.lr, momentum=self.hparams.momentum)
 
     def configure_callbacks(self) -> list[L.Callback]:
-        """The ε stopping rule, the divergence guard and the trajectory figure."""
-        callbacks: list[L.Callback] = [DivergenceGuard()]
+        """The ε stopping rule, the divergence guard, the trajectory figure, and ``last.ckpt``.
+
+        ``last.ckpt`` is written at the end of fit and on an interrupt, not every epoch: an
+        epoch here is one step, and a checkpoint per step would triple the run time.
+        """
+        callbacks: list[L.Callback] = [DivergenceGuard(), last_checkpoint(save_top_k=0)]
         if self.hparams.epsilon > 0:
             callbacks.append(ConvergenceStop(self.hparams.epsilon))
         if self.hparams.figure:

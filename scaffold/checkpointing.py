@@ -1,0 +1,114 @@
+"""Checkpoints that survive interruption: atomic writes, ``last.ckpt``, and resume hints.
+
+Every ``fit`` keeps ``last.ckpt`` in its run folder (``lightning_logs/version_N/checkpoints``)
+and writes it on Ctrl-C or SIGTERM too; ``--ckpt_path last`` resumes the newest one and logs
+into the same run folder.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+from scaffold.atomic import atomic_path
+
+LAST = "last.ckpt"
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint writer, but a killed write leaves the old file, never a torn one.
+
+    No fsync: the rename already protects against a killed process, and an fsync per checkpoint
+    doubled the time of a 1000-epoch problem run here (7.8 s -> 17.8 s).
+    """
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+        """Write ``checkpoint`` to a temporary file beside ``path``, then rename it into place."""
+        if storage_options is not None:
+            raise TypeError(f"{type(self).__name__} takes no storage_options")
+        with atomic_path(path, fsync=False) as tmp:
+            torch.save(checkpoint, tmp)
+
+
+def last_checkpoint(**kwargs: Any) -> ModelCheckpoint:
+    """A ModelCheckpoint that keeps ``last.ckpt`` and also writes it when training is interrupted."""
+    return ModelCheckpoint(save_last=True, save_on_exception=True, **kwargs)
+
+
+def find_last_checkpoint(logs_root: str | os.PathLike[str]) -> Path | None:
+    """The newest ``version_*/checkpoints/last.ckpt`` under a logger's root folder, if any."""
+    candidates = Path(logs_root).glob(f"version_*/checkpoints/{LAST}")
+    return max(candidates, key=lambda path: path.stat().st_mtime, default=None)
+
+
+def run_version(checkpoint: Path) -> int | None:
+    """N for a checkpoint inside ``version_N/checkpoints/``, else None."""
+    folder = checkpoint.parent.parent.name
+    number = folder.removeprefix("version_")
+    return int(number) if folder.startswith("version_") and number.isdigit() else None
+
+
+class InterruptReport(L.Callback):
+    """Stops fit cleanly on Ctrl-C or SIGTERM and remembers where ``last.ckpt`` went.
+
+    Lightning checks for SIGTERM only between batches, so its checkpoint is a consistent state;
+    a KeyboardInterrupt can land anywhere, even between ``optimizer.step()`` and the loop's
+    step counter, and a resume would then repeat a step. So the first Ctrl-C is turned into
+    the same between-batches stop as SIGTERM; a second Ctrl-C interrupts at once.
+    """
+
+    def __init__(self) -> None:
+        self.message: str | None = None
+        self.exit_code = 1
+        self._sigint = False
+        self._previous_handler: Any = None
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Route the first Ctrl-C to Lightning's between-batches stop (main thread only)."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+
+        def stop_at_next_batch(signum: int, frame: Any) -> None:
+            if self._sigint:
+                raise KeyboardInterrupt
+            self._sigint = True
+            trainer._signal_connector.received_sigterm = True
+
+        self._previous_handler = signal.signal(signal.SIGINT, stop_at_next_batch)
+
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        """Give Ctrl-C back its previous meaning."""
+        if self._previous_handler is not None:
+            signal.signal(signal.SIGINT, self._previous_handler)
+            self._previous_handler = None
+
+    def on_exception(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
+    ) -> None:
+        """Compose the one-line report; the checkpoint callbacks write the file after this hook."""
+        if isinstance(exception, KeyboardInterrupt) or self._sigint:
+            what, self.exit_code = "interrupted (Ctrl-C)", 128 + signal.SIGINT
+        elif isinstance(exception, SIGTERMException):
+            what, self.exit_code = "terminated (SIGTERM)", 128 + signal.SIGTERM
+        else:
+            return
+        self.teardown(trainer, pl_module, "fit")
+        saved = [
+            os.path.join(callback.dirpath, LAST)
+            for callback in trainer.checkpoint_callbacks
+            if isinstance(callback, ModelCheckpoint) and callback.save_on_exception and callback.dirpath
+        ]
+        where = f"checkpoint saved to {saved[0]}" if saved else "no checkpoint was saved"
+        self.message = (
+            f"{what} at epoch {trainer.current_epoch}, step {trainer.global_step}; {where}; "
+            "resume with the same command plus --ckpt_path last"
+        )
