@@ -1,0 +1,137 @@
+"""Classifier: a LightningModule ("system") that trains an MLP ("component") with cross-entropy.
+
+Input size and class count come from the DataModule in ``setup`` and are stored in the
+hyperparameters, so a checkpoint rebuilds the same network without the data.
+
+Example::
+
+    from lightning import Trainer
+    from scaffold.data import DataModule
+    from scaffold.models import Classifier
+
+    model = Classifier(hidden=(256,), lr=1e-3)
+    Trainer(max_epochs=10).fit(model, DataModule("digits"))
+    Classifier.load_from_checkpoint("last.ckpt")  # no data needed
+"""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torchmetrics.classification import MulticlassAccuracy
+
+from scaffold.errors import ConfigError
+from scaffold.models.images import image_grid
+from scaffold.models.mlp import MLP
+
+Batch = tuple[Tensor, Tensor]
+
+
+class Classifier(L.LightningModule):
+    """Train an MLP on a DataModule's batches; logs ``{train,val,test}/{loss,acc}``.
+
+    Args:
+        hidden: hidden layer sizes of the MLP; empty is softmax regression.
+        lr: the learning rate η of the default optimiser, ``torch.optim.Adam`` (``--optimizer`` replaces it).
+        num_features: inputs per row; default: the DataModule's ``num_features`` (set from it in ``setup``).
+        num_classes: number of classes; default: the DataModule's ``num_classes``.
+        sample_images: when the inputs are images, log a grid of this many training inputs to
+            TensorBoard at the start of fit (0 disables it).
+    """
+
+    def __init__(
+        self,
+        hidden: tuple[int, ...] = (256,),
+        lr: float = 1e-3,
+        num_features: int | None = None,
+        num_classes: int | None = None,
+        sample_images: int = 64,
+    ) -> None:
+        super().__init__()
+        if lr <= 0:
+            raise ConfigError(f"model.lr must be > 0, got {lr}")
+        if any(size < 1 for size in hidden):
+            raise ConfigError(f"model.hidden sizes must be >= 1, got {list(hidden)}")
+        self.save_hyperparameters()
+        self.net: MLP | None = None
+        self.image_shape: tuple[int, int] | None = None
+        if num_features is not None and num_classes is not None:
+            self._build(num_features, num_classes)
+
+    def _build(self, num_features: int, num_classes: int) -> None:
+        self.hparams.num_features, self.hparams.num_classes = int(num_features), int(num_classes)
+        self.net = MLP(num_features, num_classes, self.hparams.hidden)
+        # One metric object per stage; validate_args=False keeps update() free of checks and host syncs.
+        self.train_acc, self.val_acc, self.test_acc = (
+            MulticlassAccuracy(num_classes, average="micro", validate_args=False) for _ in range(3)
+        )
+
+    def setup(self, stage: str) -> None:
+        """Size the network from the DataModule (or check a checkpoint's size against it)."""
+        datamodule = self.trainer.datamodule
+        if datamodule is not None and hasattr(datamodule, "num_features"):
+            found = (datamodule.num_features, datamodule.num_classes)
+            if self.net is None:
+                self._build(*found)
+            elif found != (self.hparams.num_features, self.hparams.num_classes):
+                raise ConfigError(
+                    f"the model has {self.hparams.num_features} inputs and {self.hparams.num_classes} "
+                    f"classes but the data has {found[0]} and {found[1]}; use the data it was trained on"
+                )
+            self.image_shape = datamodule.image_shape
+        if self.net is None:
+            raise ConfigError(
+                "Classifier needs model.num_features and model.num_classes, or a scaffold DataModule (--data)"
+            )
+
+    def forward(self, inputs: Tensor) -> Tensor:
+        """Class scores (logits), shape ``(batch, num_classes)``."""
+        return self.net(inputs)
+
+    def _loss(self, batch: Batch, accuracy: MulticlassAccuracy) -> Tensor:
+        inputs, targets = batch
+        logits = self(inputs)
+        accuracy.update(logits, targets)
+        return F.cross_entropy(logits, targets)
+
+    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
+        """Cross-entropy on one batch; logs ``train/loss`` (per step) and ``train/acc`` (per epoch)."""
+        loss = self._loss(batch, self.train_acc)
+        self.log("train/loss", loss)
+        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
+        return loss
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        """Logs ``val/loss`` and ``val/acc`` over the epoch (averaged across DDP ranks)."""
+        self._evaluate("val", batch, self.val_acc)
+
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
+        """Logs ``test/loss`` and ``test/acc``."""
+        self._evaluate("test", batch, self.test_acc)
+
+    def _evaluate(self, stage: str, batch: Batch, accuracy: MulticlassAccuracy) -> None:
+        loss = self._loss(batch, accuracy)
+        # sync_dist on an epoch-level value reduces once at epoch end, not every step.
+        self.log(f"{stage}/loss", loss, batch_size=len(batch[1]), sync_dist=True)
+        self.log(f"{stage}/acc", accuracy, prog_bar=True)
+
+    def predict_step(self, batch: Batch, batch_idx: int) -> Tensor:
+        """The predicted class id of each row."""
+        return self(batch[0]).argmax(dim=-1)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        """Adam with the configured lr (``--optimizer`` on the CLI replaces it)."""
+        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+
+    def on_train_start(self) -> None:
+        """Log a grid of training inputs to TensorBoard when they are images (the chapter's imshow)."""
+        count = self.hparams.sample_images
+        experiment = getattr(self.logger, "experiment", None)
+        if self.image_shape is None or count <= 0 or not hasattr(experiment, "add_image"):
+            return
+        dataset = self.trainer.datamodule.train_set
+        inputs, _ = dataset.__getitems__(range(min(count, len(dataset))))
+        grid = image_grid(inputs.reshape(-1, *self.image_shape))
+        experiment.add_image("samples", grid, self.global_step, dataformats="HW")

@@ -1,0 +1,98 @@
+"""Classifier (system), MLP (component) and the image grid (scaffold/models)."""
+
+from __future__ import annotations
+
+import lightning as L
+import pytest
+import torch
+from torch import nn
+
+from scaffold.data import DataModule
+from scaffold.errors import ConfigError
+from scaffold.models import MLP, Classifier
+from scaffold.models.images import image_grid
+
+
+def test_mlp_shapes_and_softmax_regression():
+    mlp = MLP(64, 10, hidden=(32, 16))
+    assert mlp(torch.rand(5, 8, 8)).shape == (5, 10)
+    assert [m.out_features for m in mlp if isinstance(m, nn.Linear)] == [32, 16, 10]
+    regression = MLP(64, 3)
+    assert [type(m) for m in regression] == [nn.Flatten, nn.Linear]
+
+
+def test_image_grid_tiles_with_white_lines():
+    images = torch.stack([torch.full((2, 3), float(i)) for i in range(5)])
+    grid = image_grid(images, columns=4, pad=1)
+    assert grid.shape == (2 * 3 + 1, 4 * 4 + 1)
+    assert grid[1:3, 1:4].eq(0).all() and grid[1:3, 5:8].eq(0.25).all() and grid[4:6, 1:4].eq(1).all()
+    assert grid[0].eq(1).all() and grid[:, 4].eq(1).all()  # separators
+    assert grid[4:6, 5:8].eq(1).all()  # blank tile after the last image
+
+
+def trainer(tmp_path, **kwargs) -> L.Trainer:
+    options = dict(
+        max_epochs=8,
+        logger=L.pytorch.loggers.TensorBoardLogger(tmp_path),
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
+    return L.Trainer(**{**options, **kwargs})
+
+
+def test_trains_on_digits_and_reloads_without_data(tmp_path):
+    L.seed_everything(0)
+    model, data = Classifier(hidden=(64,), lr=3e-3), DataModule("digits")
+    fit = trainer(tmp_path)
+    fit.fit(model, data)
+    metrics = fit.callback_metrics
+    assert {"train/loss", "train/acc", "val/loss", "val/acc"} <= set(metrics)
+    assert metrics["val/acc"] > 0.93 and metrics["train/acc"] > 0.93
+    assert (model.hparams.num_features, model.hparams.num_classes) == (64, 10)
+
+    checkpoint = tmp_path / "model.ckpt"
+    fit.save_checkpoint(checkpoint)
+    loaded = Classifier.load_from_checkpoint(checkpoint, weights_only=True)
+    inputs, _ = data.val_set.__getitems__(range(32))
+    model.eval()
+    assert torch.equal(loaded(inputs), model(inputs))
+
+    results = trainer(tmp_path).test(loaded, data, verbose=False)[0]
+    assert results["test/acc"] == pytest.approx(metrics["val/acc"].item(), abs=1e-6)  # test = val part here
+
+
+def test_sample_images_reach_tensorboard(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    trainer(tmp_path, max_epochs=1, limit_train_batches=1, limit_val_batches=0).fit(
+        Classifier(sample_images=10), DataModule("digits")
+    )
+    events = EventAccumulator(str(next(tmp_path.rglob("events.out.tfevents.*")).parent))
+    events.Reload()
+    image = events.Images("samples")[0]
+    assert (image.width, image.height) == (8 * 9 + 1, 2 * 9 + 1)  # 10 images of 8x8, 8 per row
+
+
+def test_checkpoint_on_other_data_is_refused(tmp_path):
+    model = Classifier(num_features=20, num_classes=10)
+    with pytest.raises(
+        ConfigError, match="the model has 20 inputs and 10 classes but the data has 64 and 10"
+    ):
+        trainer(tmp_path, max_epochs=1).fit(model, DataModule("digits"))
+
+
+def test_without_sizes_or_datamodule(tmp_path):
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(torch.rand(4, 3), torch.zeros(4).long())
+    )
+    with pytest.raises(ConfigError, match="needs model.num_features and model.num_classes"):
+        trainer(tmp_path, max_epochs=1).fit(Classifier(), loader)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message", [({"lr": 0}, "model.lr must be > 0"), ({"hidden": (0,)}, "hidden")]
+)
+def test_bad_options(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        Classifier(**kwargs)
