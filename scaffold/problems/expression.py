@@ -120,6 +120,8 @@ def compile_expression(text: str, names: Sequence[str], label: str = "model.obje
             tree = ast.parse(source, mode="eval")
     except SyntaxError as error:
         where = f" at column {error.offset}" if error.offset else ""
+        if error.offset and error.lineno and error.lineno > 1:
+            where = f" at line {error.lineno}, column {error.offset}"
         raise ExpressionError(
             f"{label}: {_shorten(source)!r} is not a valid expression: {error.msg}{where}"
         ) from None
