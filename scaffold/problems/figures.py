@@ -23,7 +23,9 @@ def plot_trajectory(problem: ParameterProblem, path: Tensor) -> Figure | None:
     return plot_paths(problem.objective, {"path": path})
 
 
-def plot_paths(objective: Objective, paths: dict[str, Tensor], margin: float = 0.5) -> Figure | None:
+def plot_paths(
+    objective: Objective, paths: dict[str, Tensor], margin: float = 0.5, title: str | None = None
+) -> Figure | None:
     """Draw ``objective`` over the region the ``paths`` visit, each path as a labelled line.
 
     Each path is a (steps, n) tensor with n = 1 (curve f(x) with the visited points) or
@@ -67,4 +69,6 @@ def plot_paths(objective: Objective, paths: dict[str, Tensor], margin: float = 0
     else:
         return None
     axes.legend(loc="best", fontsize="small")
+    if title:
+        axes.set_title(title)
     return figure
