@@ -115,13 +115,16 @@ class LibSVMDataset(Dataset[Batch]):
                 str(path), n_features=n_features, zero_based=zero_based, dtype=np.float32
             )
         except ValueError as exc:
-            raise ScaffoldError(f"{path}: not a valid libsvm/svmlight file ({exc})") from None
+            raise ScaffoldError(
+                f"{path}: not a valid libsvm/svmlight file ({exc}); each line must read "
+                f"'<label> <index>:<value> ...' with increasing indices"
+            ) from None
         fractional = ~np.isfinite(y) | (y != np.round(y))
         if fractional.any():
             row = int(np.argmax(fractional))
             raise ScaffoldError(
                 f"{path}: label {y[row]:g} on data row {row + 1} is not an integer class; "
-                f"a classification file needs integer labels"
+                f"give each row an integer class label"
             )
         self.classes, targets = np.unique(y.astype(np.int64), return_inverse=True)
         self.X = X.tocsr()

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torchmetrics.classification import MulticlassAccuracy
 
+from scaffold.checkpointing import last_checkpoint
 from scaffold.errors import ConfigError
 from scaffold.models.images import image_grid
 from scaffold.models.mlp import MLP
@@ -124,6 +125,10 @@ class Classifier(L.LightningModule):
     def configure_optimizers(self) -> torch.optim.Optimizer:
         """Adam with the configured lr (``--optimizer`` on the CLI replaces it)."""
         return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+
+    def configure_callbacks(self) -> list[L.Callback]:
+        """Keep ``last.ckpt`` in the run folder (each epoch and on an interrupt), for ``--ckpt_path last``."""
+        return [last_checkpoint(save_top_k=0)]
 
     def on_train_start(self) -> None:
         """Log a grid of training inputs to TensorBoard when they are images (the chapter's imshow)."""
