@@ -1,0 +1,70 @@
+"""The classifier configs through the real CLI: digits, MNIST from IDX files, libsvm, memmap."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from conftest import read_scalars
+
+from scaffold.data.synthetic import write_synthetic_mnist
+
+TAGS = ("train/loss", "train/acc", "val/loss", "val/acc")
+
+
+def test_digits_reaches_95_percent_in_under_a_minute_and_tests_its_checkpoint(fit_config, tmp_path):
+    start = time.perf_counter()
+    cli = fit_config("digits")
+    seconds = time.perf_counter() - start
+    val_acc = cli.trainer.callback_metrics["val/acc"].item()
+    print(f"digits: val/acc {val_acc:.4f} after {cli.trainer.current_epoch} epochs in {seconds:.1f} s")
+    assert val_acc >= 0.95 and seconds < 60
+    run = tmp_path / "lightning_logs" / "version_0"
+    for tag in TAGS:
+        assert len(read_scalars(run, tag)) >= 2, tag
+    assert read_scalars(run, "val/acc")[-1][1] == pytest.approx(val_acc)
+    assert (run / "checkpoints" / "last.ckpt").is_file()
+
+    tested = fit_config("digits", "--ckpt_path", "last", subcommand="test")
+    test_acc = tested.trainer.callback_metrics["test/acc"].item()
+    assert test_acc == pytest.approx(val_acc, abs=1e-6)  # two fractions: the 20% part is val and test
+    assert tested.model.hparams.num_features == 64 and tested.model.hparams.num_classes == 10
+
+
+@pytest.fixture(scope="module")
+def mnist_folder(tmp_path_factory):
+    return write_synthetic_mnist(tmp_path_factory.mktemp("mnist"), train=600, test=100, gz=True)
+
+
+def test_mnist_config_trains_from_an_idx_folder(fit_config, mnist_folder):
+    cli = fit_config(
+        "mnist", "--data.path", str(mnist_folder), "--data.batch_size=64", "--trainer.max_epochs=2"
+    )
+    assert (len(cli.datamodule.train_set), len(cli.datamodule.val_set)) == (480, 120)
+    assert cli.trainer.callback_metrics["val/acc"] >= 0.9  # synthetic classes are easy; chance is 0.1
+    tested = fit_config("mnist", "--data.path", str(mnist_folder), "--ckpt_path", "last", subcommand="test")
+    assert len(tested.datamodule.test_set) == 100  # MNIST's own test files, not the val part
+    assert tested.trainer.callback_metrics["test/acc"] >= 0.9
+
+
+def test_short_data_options_switch_the_source(fit_config, mnist_folder):
+    cli = fit_config(
+        "digits", "--data.source", "mnist", "--data.path", str(mnist_folder), "--trainer.max_epochs=1"
+    )
+    assert cli.datamodule.hparams.source == "mnist" and cli.model.hparams.num_features == 784
+
+
+def test_libsvm_config(fit_config, tmp_path):
+    from sklearn.datasets import dump_svmlight_file, load_digits
+
+    X, y = load_digits(return_X_y=True)
+    dump_svmlight_file(X, y + 1, str(tmp_path / "digits.svm"))  # labels 1..10: ids must become 0..9
+    cli = fit_config("libsvm", "--data.path", str(tmp_path / "digits.svm"), "--trainer.max_epochs=5")
+    assert cli.model.hparams.num_classes == 10 and cli.trainer.callback_metrics["val/acc"] >= 0.9
+
+
+def test_memmap_config_converts_then_trains_with_two_workers(fit_config, tmp_path):
+    folder = tmp_path / "digits_memmap"
+    cli = fit_config("memmap", "--data.path", str(folder), "--trainer.max_epochs=5")
+    assert (folder / "x.npy").is_file() and cli.datamodule.hparams.num_workers == 2
+    assert cli.trainer.callback_metrics["val/acc"] >= 0.9
