@@ -330,6 +330,12 @@ def test_any_tree_compiles_to_an_allowed_function_or_raises_expression_error(bod
         from_tree = error
     else:
         evaluate(from_tree)
-    from_text = check(ast.unparse(tree), names)
     if forbidden_parts(tree):
-        assert isinstance(from_tree, ExpressionError) and isinstance(from_text, ExpressionError)
+        assert isinstance(from_tree, ExpressionError)
+    try:
+        text = ast.unparse(tree)
+    except ValueError:  # e.g. an f-string part with a backslash, which Python 3.11 cannot write out
+        return
+    from_text = check(text, names)
+    if forbidden_parts(tree):
+        assert isinstance(from_text, ExpressionError)
