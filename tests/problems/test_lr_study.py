@@ -88,8 +88,10 @@ def test_optimisers_first_steps_match_their_update_rules():
     assert labels == ["SGD η=0.1", "SGD+momentum η=0.1", "Adam η=0.1"]
 
 
-def test_a_non_finite_objective_ends_only_that_run():
+def test_a_non_finite_objective_ends_only_that_run_and_nothing_is_written(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     study = run_study("quadratic", {"x": -3.5}, [1e30, 0.5], steps=3)
+    assert list(tmp_path.iterdir()) == []  # no checkpoints/ or lightning_logs/ from the runs
     wild, fine = study.runs
     assert wild.diverged_at == 1 and "inf" in wild.reason
     assert fine.diverged_at is None and fine.path[-1].item() == 2.0
