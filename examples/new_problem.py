@@ -1,4 +1,4 @@
-"""python examples/new_problem.py [--steps N]: add a new problem, Rosenbrock's valley, and train it.
+"""python examples/new_problem.py [--steps N] [--out DIR]: train Rosenbrock's valley as a new problem.
 
 Two ways to add a problem, both shown here:
 
@@ -57,13 +57,14 @@ def main(argv: Sequence[str] | None = None) -> Rosenbrock:
     """Train Rosenbrock from (-1.5, 2), print where it ended, return the trained problem."""
     parser = argparse.ArgumentParser(description="Train Rosenbrock's function from (-1.5, 2) with Adam.")
     parser.add_argument("--steps", type=int, default=3000, help="at most this many steps (epochs)")
+    parser.add_argument("--out", default="lightning_logs/new_problem", help="folder for last.ckpt")
     args = parser.parse_args(argv)
 
     problem = Rosenbrock(figure=False)
     trainer = L.Trainer(
         max_epochs=args.steps,
+        default_root_dir=args.out,
         logger=False,
-        enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
     )

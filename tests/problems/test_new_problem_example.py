@@ -33,13 +33,14 @@ def adam_on_rosenbrock(steps: int, lr: float = 0.05) -> tuple[float, float]:
     return x.item(), y.item()
 
 
-def test_example_converges_to_rosenbrocks_minimum(example, capsys):
-    problem = example.main([])
+def test_example_converges_to_rosenbrocks_minimum(example, capsys, tmp_path):
+    problem = example.main(["--out", str(tmp_path)])
     values = problem.values()
     assert abs(values["x"].item() - 1) < TOLERANCE and abs(values["y"].item() - 1) < TOLERANCE
     out = capsys.readouterr().out.strip().splitlines()[-1]
     steps = int(out.split(" after ")[1].split()[0])
     assert out.startswith("rosenbrock: x=1.0000, y=") and steps < 3000  # the ε rule stopped it
+    assert (tmp_path / "checkpoints" / "last.ckpt").exists()
 
 
 def test_registered_objective_is_usable_by_name(example):
