@@ -33,6 +33,9 @@ Batch = tuple[Tensor, Tensor]
 class Classifier(L.LightningModule):
     """Train an MLP on a DataModule's batches; logs ``{train,val,test}/{loss,acc}``.
 
+    Accuracies are per epoch; ``train/loss`` per ``log_every_n_steps`` steps; val and test
+    losses are epoch means.
+
     Args:
         hidden: hidden layer sizes of the MLP; empty is softmax regression.
         lr: the learning rate η of the default optimiser, ``torch.optim.Adam`` (``--optimizer`` replaces it).
@@ -98,25 +101,44 @@ class Classifier(L.LightningModule):
         return F.cross_entropy(logits, targets)
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
-        """Cross-entropy on one batch; logs ``train/loss`` (per step) and ``train/acc`` (per epoch)."""
+        """Cross-entropy on one batch; logs ``train/loss`` every ``log_every_n_steps`` steps."""
         loss = self._loss(batch, self.train_acc)
-        self.log("train/loss", loss)
-        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
+        # The logger only writes every n-th step; self.log on the others would be pure overhead.
+        every = self.trainer.log_every_n_steps
+        if every and (self.global_step + 1) % every == 0:
+            self.log("train/loss", loss)
         return loss
 
+    def on_train_epoch_end(self) -> None:
+        """Log ``train/acc`` over the epoch."""
+        self._log_accuracy("train/acc", self.train_acc)
+
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        """Logs ``val/loss`` and ``val/acc`` over the epoch (averaged across DDP ranks)."""
+        """Accumulate the validation loss and accuracy (logged at the end of the epoch)."""
         self._evaluate("val", batch, self.val_acc)
 
+    def on_validation_epoch_end(self) -> None:
+        """Log ``val/acc`` over the whole validation set (all DDP ranks)."""
+        self._log_accuracy("val/acc", self.val_acc, prog_bar=True)
+
     def test_step(self, batch: Batch, batch_idx: int) -> None:
-        """Logs ``test/loss`` and ``test/acc``."""
+        """Accumulate the test loss and accuracy (logged at the end of the epoch)."""
         self._evaluate("test", batch, self.test_acc)
+
+    def on_test_epoch_end(self) -> None:
+        """Log ``test/acc`` over the whole test set."""
+        self._log_accuracy("test/acc", self.test_acc)
 
     def _evaluate(self, stage: str, batch: Batch, accuracy: MulticlassAccuracy) -> None:
         loss = self._loss(batch, accuracy)
         # sync_dist on an epoch-level value reduces once at epoch end, not every step.
         self.log(f"{stage}/loss", loss, batch_size=len(batch[1]), sync_dist=True)
-        self.log(f"{stage}/acc", accuracy, prog_bar=True)
+
+    def _log_accuracy(self, name: str, accuracy: MulticlassAccuracy, prog_bar: bool = False) -> None:
+        # compute() gathers the counts from every DDP rank once per epoch; logging the Metric object
+        # itself instead would cost Lightning a device move of the metric on every step.
+        self.log(name, accuracy.compute(), prog_bar=prog_bar)
+        accuracy.reset()
 
     def predict_step(self, batch: Batch, batch_idx: int) -> Tensor:
         """The predicted class id of each row."""
