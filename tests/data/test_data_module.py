@@ -95,3 +95,12 @@ def test_empty_data_is_refused(tmp_path):
     np.save(tmp_path / "y.npy", np.zeros(0, np.int64))
     with pytest.raises(ScaffoldError, match="the data has no rows"):
         ready("memmap", path=str(tmp_path))
+
+
+def test_pin_memory_only_when_the_trainer_is_on_a_gpu():
+    from types import SimpleNamespace
+
+    dm = ready("digits")
+    for device, pinned in (("cpu", False), ("cuda", True)):
+        dm.trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device(device)))
+        assert dm.train_dataloader().pin_memory is pinned and dm.val_dataloader().pin_memory is pinned
