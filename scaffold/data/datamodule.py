@@ -69,7 +69,8 @@ class DataModule(L.LightningDataModule):
         if num_workers < 0:
             raise ConfigError(f"data.num_workers must be >= 0, got {num_workers}")
         if source in ("libsvm", "memmap") and not path:
-            raise ConfigError(f"data.source {source} needs --data.path (the {source} file or folder)")
+            what = "libsvm file" if source == "libsvm" else "memmap folder"
+            raise ConfigError(f"data.source {source} needs --data.path (the {what})")
         if from_source is not None and source != "memmap":
             raise ConfigError(f"data.from_source only applies to data.source memmap, not {source}")
         if from_source == "libsvm" and not from_path:
