@@ -2,15 +2,24 @@
 
 from scaffold.devices import choose_device, move_to
 from scaffold.errors import ConfigError, DivergenceError, ScaffoldError
-from scaffold.problems import OBJECTIVES, ParameterProblem, get_objective, register_objective
+from scaffold.problems import (
+    OBJECTIVES,
+    ExpressionError,
+    ParameterProblem,
+    compile_expression,
+    get_objective,
+    register_objective,
+)
 
 __all__ = [
     "OBJECTIVES",
     "ConfigError",
     "DivergenceError",
+    "ExpressionError",
     "ParameterProblem",
     "ScaffoldError",
     "choose_device",
+    "compile_expression",
     "get_objective",
     "move_to",
     "register_objective",

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from scaffold.checkpointing import last_checkpoint
 from scaffold.errors import ConfigError
 from scaffold.problems.callbacks import ConvergenceStop, DivergenceGuard, TrajectoryFigure
-from scaffold.problems.objectives import Objective, get_objective, parameter_names
+from scaffold.problems.objectives import OBJECTIVES, Objective, get_objective, parameter_names
 
 InitValue = float | list[float] | list[list[float]]
 
@@ -35,7 +35,7 @@ def resolve_objective(objective: str | Objective, names: list[str]) -> Objective
     """A registered name, an expression string over ``names``, or a callable, as an objective."""
     if callable(objective):
         return objective
-    if objective.isidentifier():
+    if objective.isidentifier() and (objective in OBJECTIVES or objective not in names):
         return get_objective(objective)
     from scaffold.problems.expression import compile_expression
 
@@ -122,7 +122,9 @@ class ParameterProblem(L.LightningModule):
         ``last.ckpt`` is written at the end of fit and on an interrupt, not every epoch: an
         epoch here is one step, and a checkpoint per step would triple the run time.
         """
-        callbacks: list[L.Callback] = [DivergenceGuard(), last_checkpoint(save_top_k=0)]
+        callbacks: list[L.Callback] = [DivergenceGuard()]
+        if self._trainer is None or self.trainer.checkpoint_callbacks:  # respect enable_checkpointing=False
+            callbacks.append(last_checkpoint(save_top_k=0))
         if self.hparams.epsilon > 0:
             callbacks.append(ConvergenceStop(self.hparams.epsilon))
         if self.hparams.figure:
