@@ -150,6 +150,8 @@ class Classifier(L.LightningModule):
 
     def configure_callbacks(self) -> list[L.Callback]:
         """Keep ``last.ckpt`` in the run folder (each epoch and on an interrupt), for ``--ckpt_path last``."""
+        if self._trainer is not None and not self.trainer.checkpoint_callbacks:
+            return []  # the Trainer was built with enable_checkpointing=False
         return [last_checkpoint(save_top_k=0)]
 
     def on_train_start(self) -> None:

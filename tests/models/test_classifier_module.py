@@ -74,6 +74,20 @@ def test_sample_images_reach_tensorboard(tmp_path):
     assert (image.width, image.height) == (8 * 9 + 1, 2 * 9 + 1)  # 10 images of 8x8, 8 per row
 
 
+def test_no_checkpoint_when_the_trainer_disables_checkpointing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    L.Trainer(
+        max_epochs=1,
+        limit_train_batches=2,
+        limit_val_batches=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    ).fit(Classifier(), DataModule("digits"))
+    assert not list(tmp_path.rglob("*.ckpt"))
+
+
 def test_checkpoint_on_other_data_is_refused(tmp_path):
     model = Classifier(num_features=20, num_classes=10)
     with pytest.raises(
