@@ -1,7 +1,9 @@
 """scaffold: Chapter 1 of *Inside Deep Learning* as a PyTorch Lightning training scaffold."""
 
+from scaffold.data import DataModule
 from scaffold.devices import choose_device, move_to
 from scaffold.errors import ConfigError, DivergenceError, ScaffoldError
+from scaffold.models import Classifier
 from scaffold.problems import (
     OBJECTIVES,
     ExpressionError,
@@ -13,7 +15,9 @@ from scaffold.problems import (
 
 __all__ = [
     "OBJECTIVES",
+    "Classifier",
     "ConfigError",
+    "DataModule",
     "DivergenceError",
     "ExpressionError",
     "ParameterProblem",
