@@ -6,6 +6,7 @@ also ``validate``, ``test``, ``predict`` and ``--print_config``, as in any Light
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import signal
@@ -153,10 +154,24 @@ def user_error(exception: BaseException) -> ScaffoldError | None:
     return None
 
 
+class _DropLightningChatter(logging.Filter):
+    """Drops Lightning's advertising tips and the note that our modules' checkpoint callbacks
+    replace the Trainer's default one (intended, and printed on every run)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (message.startswith("💡 Tip") or "will override existing callbacks" in message)
+
+
 def build_cli(args: Sequence[str], **kwargs: Any) -> ScaffoldCLI:
     """Parse ``args``, build model, data and trainer, and run the subcommand (tests use this)."""
     # LightningCLI warns when given args while sys.argv also has some; main() passes them on.
     warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
+    # Lightning 2.6 on torch 2.13 warns about its own use of a torch API; nothing a user can do.
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+    chatter = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    if not any(isinstance(f, _DropLightningChatter) for f in chatter.filters):
+        chatter.addFilter(_DropLightningChatter())
     return ScaffoldCLI(
         parser_class=_OneLineParser,
         subclass_mode_model=True,
