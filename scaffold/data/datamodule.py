@@ -7,6 +7,13 @@ Example::
     dm.prepare_data(); dm.setup("fit")
     len(dm.train_set), len(dm.val_set)  # (1438, 359)
     inputs, labels = next(iter(dm.train_dataloader()))  # (64, 8, 8) float32, (64,) int64
+
+The train loader shuffles with the order of :class:`~scaffold.data.sampling.EpochPermutation`, a pure
+function of ``(seed, epoch)``, and hands the dataset one numpy index per batch. It is resumable
+mid-epoch: a run interrupted inside an epoch and resumed from ``last.ckpt`` trains on the rest of
+that epoch's batches, not on a new epoch. Under DDP the train loader is a plain shuffled DataLoader
+that Lightning shards with its ``DistributedSampler`` (seeded by ``seed_everything``); it restarts
+an interrupted epoch.
 """
 
 from __future__ import annotations
@@ -16,10 +23,13 @@ from pathlib import Path
 from typing import Literal
 
 import lightning as L
+import torch
 from torch.utils.data import DataLoader, Dataset
 
 from scaffold.data import sources
 from scaffold.data.datasets import IndexedSubset, as_batch
+from scaffold.data.loaders import DeviceBatches, ResumableLoader, to_device
+from scaffold.data.sampling import EpochPermutation, IndexBatchSampler
 from scaffold.data.splits import check_fractions, split_indices
 from scaffold.errors import ConfigError, ScaffoldError
 
@@ -38,9 +48,12 @@ class DataModule(L.LightningDataModule):
         split: fractions (train, val[, test]) of the source's rows; fractions summing to less
             than 1 leave rows out. Without a test fraction, the test set is the source's own
             (MNIST's 10000) or else the validation part, like the chapter's 80/20 "test" split.
-        seed: seeds the split's ``torch.Generator``: same seed, same split, on every run and rank.
+        seed: seeds the split's ``torch.Generator`` (same seed, same split, on every run and rank)
+            and, with the epoch, the order of the train rows.
         batch_size: rows per batch (per process under DDP).
         num_workers: DataLoader worker processes (0 loads in the training process).
+        on_device: copy each split once into the accelerator's memory (plain tensors on CPU) and
+            cut batches there by index: no workers, no per-batch copies. Needs the split to fit.
         from_source: with ``source: memmap``, create the ``path`` folder from this source if it
             does not exist yet (``prepare_data``, once).
         from_path: the ``path`` of ``from_source`` (an IDX folder or a libsvm file).
@@ -61,6 +74,7 @@ class DataModule(L.LightningDataModule):
         from_path: str | None = None,
         n_features: int | None = None,
         zero_based: bool | Literal["auto"] = "auto",
+        on_device: bool = False,
     ) -> None:
         super().__init__()
         check_fractions(split)
@@ -68,6 +82,8 @@ class DataModule(L.LightningDataModule):
             raise ConfigError(f"data.batch_size must be >= 1, got {batch_size}")
         if num_workers < 0:
             raise ConfigError(f"data.num_workers must be >= 0, got {num_workers}")
+        if on_device and num_workers:
+            raise ConfigError("data.on_device loads batches without workers; set --data.num_workers 0")
         if source in ("libsvm", "memmap") and not path:
             what = "libsvm file" if source == "libsvm" else "memmap folder"
             raise ConfigError(f"data.source {source} needs --data.path (the {what})")
@@ -80,6 +96,7 @@ class DataModule(L.LightningDataModule):
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
         self.test_set: Dataset | None = None
+        self._resident: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def prepare_data(self) -> None:
         """Download (OpenML) or convert (memmap ``from_source``) once; a no-op when already done."""
@@ -143,30 +160,66 @@ class DataModule(L.LightningDataModule):
             raise RuntimeError("call setup() before asking the DataModule about its data")
         return self._source
 
-    def train_dataloader(self) -> DataLoader:
-        """Shuffled batches of the train part (Lightning adds a DistributedSampler under DDP)."""
-        return self._loader(self.train_set, shuffle=True)
+    def train_dataloader(self) -> DataLoader | DeviceBatches:
+        """Shuffled batches of the train part: the order of epoch e depends only on (seed, e)."""
+        dataset = self._ready(self.train_set)
+        world_size, rank = self._ranks()
+        if self.hparams.on_device:
+            return self._device_loader(
+                dataset, EpochPermutation(len(dataset), self.hparams.seed, True, rank, world_size)
+            )
+        if world_size > 1:
+            # Lightning swaps in a DistributedSampler only for a plain sampler; it shards and shuffles.
+            return self._loader(dataset, shuffle=True)
+        sampler = IndexBatchSampler(
+            EpochPermutation(len(dataset), self.hparams.seed), self.hparams.batch_size
+        )
+        return ResumableLoader(dataset, batch_sampler=sampler, **self._loader_options())
 
-    def val_dataloader(self) -> DataLoader:
+    def val_dataloader(self) -> DataLoader | DeviceBatches:
         """Batches of the validation part, in order."""
-        return self._loader(self.val_set, shuffle=False)
+        return self._eval_loader(self.val_set)
 
-    def test_dataloader(self) -> DataLoader:
+    def test_dataloader(self) -> DataLoader | DeviceBatches:
         """Batches of the test set, in order."""
-        return self._loader(self.test_set, shuffle=False)
+        return self._eval_loader(self.test_set)
 
-    def _loader(self, dataset: Dataset | None, shuffle: bool) -> DataLoader:
+    def _eval_loader(self, dataset: Dataset | None) -> DataLoader | DeviceBatches:
+        dataset = self._ready(dataset)
+        if self.hparams.on_device:
+            world_size, rank = self._ranks()
+            return self._device_loader(
+                dataset, EpochPermutation(len(dataset), shuffle=False, rank=rank, world_size=world_size)
+            )
+        return self._loader(dataset, shuffle=False)
+
+    def _device_loader(self, dataset: Dataset, order: EpochPermutation) -> DeviceBatches:
+        # Copied once per split and kept: every epoch (and fit then test) reuses the resident tensors.
+        if id(dataset) not in self._resident:
+            self._resident[id(dataset)] = to_device(dataset, self._device())
+        return DeviceBatches(*self._resident[id(dataset)], order, self.hparams.batch_size)
+
+    def _device(self) -> torch.device:
+        return self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
+
+    def _ranks(self) -> tuple[int, int]:
+        if self.trainer is None:
+            return 1, 0
+        return self.trainer.world_size, self.trainer.global_rank
+
+    @staticmethod
+    def _ready(dataset: Dataset | None) -> Dataset:
         if dataset is None:
             raise RuntimeError("call setup() before asking for a DataLoader")
+        return dataset
+
+    def _loader_options(self) -> dict:
         workers = self.hparams.num_workers
         # Pinned host memory only pays off when batches are copied to a GPU.
-        on_gpu = self.trainer is not None and self.trainer.strategy.root_device.type == "cuda"
+        pin = self.trainer is not None and self._device().type == "cuda"
+        return dict(num_workers=workers, collate_fn=as_batch, pin_memory=pin, persistent_workers=workers > 0)
+
+    def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
         return DataLoader(
-            dataset,
-            batch_size=self.hparams.batch_size,
-            shuffle=shuffle,
-            num_workers=workers,
-            collate_fn=as_batch,
-            pin_memory=on_gpu,
-            persistent_workers=workers > 0,
+            dataset, batch_size=self.hparams.batch_size, shuffle=shuffle, **self._loader_options()
         )

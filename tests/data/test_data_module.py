@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from scaffold.data import DataModule, as_batch
+from scaffold.data.loaders import DeviceBatches, ResumableLoader
 from scaffold.data.synthetic import write_synthetic_mnist
 from scaffold.errors import ConfigError, ScaffoldError
 
@@ -24,7 +25,8 @@ def test_digits_split_and_batches():
     assert dm.test_set is dm.val_set  # two fractions: the chapter's 20% held out is the test set
     assert (dm.num_features, dm.num_classes, dm.image_shape) == (64, 10, (8, 8))
     loader = dm.train_dataloader()
-    assert loader.collate_fn is as_batch and loader.pin_memory is False and loader.batch_size == 32
+    assert loader.collate_fn is as_batch and loader.pin_memory is False
+    assert loader.batch_sampler.batch_size == 32 and len(loader) == 45  # ceil(1438 / 32)
     inputs, labels = next(iter(loader))
     assert inputs.shape == (32, 8, 8) and inputs.dtype == torch.float32 and labels.dtype == torch.int64
     assert sum(len(batch[1]) for batch in dm.val_dataloader()) == 359
@@ -83,6 +85,7 @@ def test_memmap_from_source_converts_once(tmp_path):
         ({"source": "memmap"}, "data.source memmap needs --data.path"),
         ({"from_source": "digits"}, "data.from_source only applies to data.source memmap"),
         ({"source": "memmap", "path": "x", "from_source": "libsvm"}, "needs --data.from_path"),
+        ({"on_device": True, "num_workers": 2}, "data.on_device loads batches without workers"),
     ],
 )
 def test_bad_options(kwargs, message):
@@ -102,5 +105,35 @@ def test_pin_memory_only_when_the_trainer_is_on_a_gpu():
 
     dm = ready("digits")
     for device, pinned in (("cpu", False), ("cuda", True)):
-        dm.trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device(device)))
+        strategy = SimpleNamespace(root_device=torch.device(device))
+        dm.trainer = SimpleNamespace(strategy=strategy, world_size=1, global_rank=0)
         assert dm.train_dataloader().pin_memory is pinned and dm.val_dataloader().pin_memory is pinned
+
+
+def fake_trainer(world_size: int = 1, rank: int = 0):
+    from types import SimpleNamespace
+
+    strategy = SimpleNamespace(root_device=torch.device("cpu"))
+    return SimpleNamespace(strategy=strategy, world_size=world_size, global_rank=rank)
+
+
+def test_train_loader_is_resumable_alone_and_lightnings_under_ddp():
+    dm = ready("digits")
+    assert isinstance(dm.train_dataloader(), ResumableLoader)
+    dm.trainer = fake_trainer(world_size=2, rank=1)
+    loader = dm.train_dataloader()  # Lightning replaces its RandomSampler by a DistributedSampler
+    assert type(loader) is torch.utils.data.DataLoader
+    assert isinstance(loader.sampler, torch.utils.data.RandomSampler)
+
+
+def test_on_device_splits_are_copied_once_and_sharded_by_rank():
+    dm = ready("digits", on_device=True, batch_size=100)
+    train = dm.train_dataloader()
+    assert isinstance(train, DeviceBatches) and dm.train_dataloader().inputs is train.inputs
+    assert train.inputs.shape == (1438, 8, 8) and len(train) == 15
+    assert dm.test_dataloader().inputs is dm.val_dataloader().inputs  # the test set is the val part
+    val_labels = torch.cat([labels for _, labels in dm.val_dataloader()])
+    assert torch.equal(val_labels, dm.val_set.__getitems__(range(359))[1])  # in order
+    dm.trainer = fake_trainer(world_size=2, rank=1)
+    share = dm.train_dataloader()
+    assert len(share.sampler) == 719 and share.sampler.rank == 1
