@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from scaffold.atomic import atomic_path
 from scaffold.data import sources, split_indices
 
 
@@ -40,7 +41,8 @@ def main() -> None:
     png = args.out / f"ch1_5_{args.source}_example.png"
     plt.imshow(example.numpy(), cmap="gray")
     plt.title(f"label {label.item()}")
-    plt.savefig(png)
+    with atomic_path(png) as tmp:
+        plt.savefig(tmp)
     print(f"saved {png}")
 
 
