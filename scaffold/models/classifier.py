@@ -1,7 +1,8 @@
 """Classifier: a LightningModule ("system") that trains an MLP ("component") with cross-entropy.
 
 Input size and class count come from the DataModule in ``setup`` and are stored in the
-hyperparameters, so a checkpoint rebuilds the same network without the data.
+hyperparameters, so a checkpoint rebuilds the same network without the data. Each fit keeps
+``last.ckpt`` and the best checkpoint by ``val/acc`` (``best-epoch<E>-acc<A>.ckpt``) in the run folder.
 
 Example::
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 import lightning as L
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.callbacks import ModelCheckpoint
 from torch import Tensor
 from torchmetrics.classification import MulticlassAccuracy
 
@@ -26,6 +28,7 @@ from scaffold.checkpointing import last_checkpoint
 from scaffold.errors import ConfigError
 from scaffold.models.images import image_grid
 from scaffold.models.mlp import MLP
+from scaffold.models.stops import FinishValidationFirst
 
 Batch = tuple[Tensor, Tensor]
 
@@ -71,6 +74,8 @@ class Classifier(L.LightningModule):
         self.train_acc, self.val_acc, self.test_acc = (
             MulticlassAccuracy(num_classes, average="micro", validate_args=False) for _ in range(3)
         )
+        # Saved with the weights: a run resumed mid-epoch logs the same train/acc for that epoch.
+        self.train_acc.persistent(True)
 
     def setup(self, stage: str) -> None:
         """Size the network from the DataModule (or check a checkpoint's size against it)."""
@@ -108,6 +113,10 @@ class Classifier(L.LightningModule):
         if every and (self.global_step + 1) % every == 0:
             self.log("train/loss", loss)
         return loss
+
+    def on_train_epoch_start(self) -> None:
+        """Start the epoch's accuracy from zero (a checkpoint may have carried counts over)."""
+        self.train_acc.reset()
 
     def on_train_epoch_end(self) -> None:
         """Log ``train/acc`` over the epoch."""
@@ -149,10 +158,21 @@ class Classifier(L.LightningModule):
         return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
 
     def configure_callbacks(self) -> list[L.Callback]:
-        """Keep ``last.ckpt`` in the run folder (each epoch and on an interrupt), for ``--ckpt_path last``."""
+        """Keep ``last.ckpt`` (each epoch and on an interrupt) and the best checkpoint by ``val/acc``.
+
+        An interrupt during fit's validation waits for its end (:class:`FinishValidationFirst`),
+        so a resumed run logs the same ``val/*`` values as an uninterrupted one.
+        """
         if self._trainer is not None and not self.trainer.checkpoint_callbacks:
-            return []  # the Trainer was built with enable_checkpointing=False
-        return [last_checkpoint(save_top_k=0)]
+            return [FinishValidationFirst()]  # the Trainer was built with enable_checkpointing=False
+        best = ModelCheckpoint(
+            monitor="val/acc",
+            mode="max",
+            # Without the automatic "val/acc=" prefix, the '/' of the name never reaches the file name.
+            filename="best-epoch{epoch}-acc{val/acc:.4f}",
+            auto_insert_metric_name=False,
+        )
+        return [FinishValidationFirst(), last_checkpoint(save_top_k=0), best]
 
     def on_train_start(self) -> None:
         """Log a grid of training inputs to TensorBoard when they are images (the chapter's imshow)."""
