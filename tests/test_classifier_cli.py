@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+import torch
 from conftest import read_scalars
 
 from scaffold.data.synthetic import write_synthetic_mnist
@@ -23,12 +24,39 @@ def test_digits_reaches_95_percent_in_under_a_minute_and_tests_its_checkpoint(fi
     for tag in TAGS:
         assert len(read_scalars(run, tag)) >= 2, tag
     assert read_scalars(run, "val/acc")[-1][1] == pytest.approx(val_acc)
-    assert (run / "checkpoints" / "last.ckpt").is_file()
+    assert_checkpoints_are_last_and_best(run)
 
     tested = fit_config("digits", "--ckpt_path", "last", subcommand="test")
     test_acc = tested.trainer.callback_metrics["test/acc"].item()
     assert test_acc == pytest.approx(val_acc, abs=1e-6)  # two fractions: the 20% part is val and test
     assert tested.model.hparams.num_features == 64 and tested.model.hparams.num_classes == 10
+
+
+PLAIN = (bool, int, float, str, type(None))
+
+
+def is_plain(value) -> bool:
+    """Numbers, strings, None, and lists/tuples/dicts of them: what weights_only=True loads anyway."""
+    if isinstance(value, (list, tuple)):
+        return all(is_plain(item) for item in value)
+    if isinstance(value, dict):
+        return all(isinstance(key, str) and is_plain(item) for key, item in value.items())
+    return isinstance(value, PLAIN)
+
+
+def assert_checkpoints_are_last_and_best(run) -> None:
+    """last.ckpt and best-epoch<E>-acc<A>.ckpt side by side (no folder from the '/' in val/acc)."""
+    epoch, best_acc = max(enumerate(value for _, value in read_scalars(run, "val/acc")), key=lambda e: e[1])
+    files = sorted(path.name for path in (run / "checkpoints").iterdir())
+    assert files == sorted(["last.ckpt", f"best-epoch{epoch}-acc{best_acc:.4f}.ckpt"])
+    for name in files:
+        checkpoint = torch.load(run / "checkpoints" / name, weights_only=True)
+        assert is_plain(checkpoint["hyper_parameters"]) and is_plain(
+            checkpoint["datamodule_hyper_parameters"]
+        )
+        assert list(checkpoint["hyper_parameters"]["hidden"]) == [256]
+    best = torch.load(run / "checkpoints" / f"best-epoch{epoch}-acc{best_acc:.4f}.ckpt", weights_only=True)
+    assert best["epoch"] == epoch
 
 
 @pytest.fixture(scope="module")
