@@ -33,11 +33,12 @@ from scaffold.models.stops import FinishValidationFirst
 Batch = tuple[Tensor, Tensor]
 
 
-class Classifier(L.LightningModule):
+class Classifier(FinishValidationFirst, L.LightningModule):
     """Train an MLP on a DataModule's batches; logs ``{train,val,test}/{loss,acc}``.
 
     Accuracies are per epoch; ``train/loss`` per ``log_every_n_steps`` steps; val and test
-    losses are epoch means.
+    losses are epoch means. A SIGTERM / Ctrl-C during fit's validation waits for its end
+    (:class:`~scaffold.models.stops.FinishValidationFirst`), so a resumed run logs the same values.
 
     Args:
         hidden: hidden layer sizes of the MLP; empty is softmax regression.
@@ -158,13 +159,9 @@ class Classifier(L.LightningModule):
         return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
 
     def configure_callbacks(self) -> list[L.Callback]:
-        """Keep ``last.ckpt`` (each epoch and on an interrupt) and the best checkpoint by ``val/acc``.
-
-        An interrupt during fit's validation waits for its end (:class:`FinishValidationFirst`),
-        so a resumed run logs the same ``val/*`` values as an uninterrupted one.
-        """
+        """Keep ``last.ckpt`` (each epoch and on an interrupt) and the best checkpoint by ``val/acc``."""
         if self._trainer is not None and not self.trainer.checkpoint_callbacks:
-            return [FinishValidationFirst()]  # the Trainer was built with enable_checkpointing=False
+            return []  # the Trainer was built with enable_checkpointing=False
         best = ModelCheckpoint(
             monitor="val/acc",
             mode="max",
@@ -172,7 +169,7 @@ class Classifier(L.LightningModule):
             filename="best-epoch{epoch}-acc{val/acc:.4f}",
             auto_insert_metric_name=False,
         )
-        return [FinishValidationFirst(), last_checkpoint(save_top_k=0), best]
+        return [last_checkpoint(save_top_k=0), best]
 
     def on_train_start(self) -> None:
         """Log a grid of training inputs to TensorBoard when they are images (the chapter's imshow)."""

@@ -12,32 +12,29 @@ from __future__ import annotations
 
 from typing import Any
 
-import lightning as L
 from lightning.pytorch.trainer.states import TrainerFn
 
 
-class FinishValidationFirst(L.Callback):
-    """Defers Lightning's between-batches stop from fit's validation batches to the end of validation."""
+class FinishValidationFirst:
+    """LightningModule mixin: defers Lightning's between-batches stop from validation to its end.
 
-    def __init__(self) -> None:
-        self._held = False
+    Module hooks rather than a Callback: Lightning runs them after every callback's hook, right
+    before its stop check, and a Callback would add its own call to every hook of every step.
+    """
+
+    _stop_held = False
 
     def on_validation_batch_end(
-        self,
-        trainer: L.Trainer,
-        pl_module: L.LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
+        self, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0
     ) -> None:
         """Take back a stop requested during fit's validation (Lightning checks right after this hook)."""
+        trainer = self.trainer
         if trainer.state.fn == TrainerFn.FITTING and trainer.received_sigterm:
             trainer._signal_connector.received_sigterm = False
-            self._held = True
+            self._stop_held = True
 
-    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def on_validation_end(self) -> None:
         """Hand the held stop back: Lightning stops after validation, at its next check."""
-        if self._held:
-            trainer._signal_connector.received_sigterm = True
-            self._held = False
+        if self._stop_held:
+            self.trainer._signal_connector.received_sigterm = True
+            self._stop_held = False
