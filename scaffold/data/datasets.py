@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -138,8 +139,11 @@ class LibSVMDataset(Dataset[Batch]):
         return _row(self.X[index].toarray()[0], self.y[index])
 
     def __getitems__(self, indices: Sequence[int]) -> Batch:
-        index = np.asarray(indices)
-        return _batch(self.X[index].toarray(), self.y[index])
+        index = np.asarray(indices, dtype=np.int64)
+        if index.size and (index.min() < -len(self) or index.max() >= len(self)):
+            raise IndexError(f"row index out of range for {len(self)} rows")
+        index = index % len(self) if index.size else index
+        return _batch(dense_rows(self.X, index), self.y[index])
 
     @property
     def feature_shape(self) -> tuple[int, ...]:
@@ -150,6 +154,29 @@ class LibSVMDataset(Dataset[Batch]):
     def targets(self) -> np.ndarray:
         """All labels, as class ids (``classes[targets]`` are the file's labels)."""
         return self.y
+
+
+def dense_rows(matrix: Any, rows: np.ndarray) -> np.ndarray:
+    """``matrix[rows].toarray()`` for a CSR matrix and valid non-negative ``rows``, in about half the time.
+
+    scipy's public fancy indexing spends ~150 us per 256-row batch in Python-level checks; its own
+    compiled kernels (the ones that indexing ends in) gather and densify in ~100 us. Without them
+    (a future scipy), the public path.
+    """
+    try:
+        from scipy.sparse import _sparsetools
+    except ImportError:
+        return matrix[rows].toarray()
+    indptr, indices, data = matrix.indptr, matrix.indices, matrix.data
+    rows = rows.astype(indptr.dtype, copy=False)
+    sub_indptr = np.zeros(len(rows) + 1, dtype=indptr.dtype)
+    np.cumsum(indptr[rows + 1] - indptr[rows], out=sub_indptr[1:])
+    sub_indices = np.empty(sub_indptr[-1], dtype=indices.dtype)
+    sub_data = np.empty(sub_indptr[-1], dtype=data.dtype)
+    _sparsetools.csr_row_index(len(rows), rows, indptr, indices, data, sub_indices, sub_data)
+    dense = np.zeros((len(rows), matrix.shape[1]), dtype=data.dtype)
+    _sparsetools.csr_todense(len(rows), matrix.shape[1], sub_indptr, sub_indices, sub_data, dense)
+    return dense
 
 
 class MemmapDataset(Dataset[Batch]):

@@ -181,3 +181,19 @@ def test_memmap_refuses_unexpected_shapes_and_dtypes(tmp_path, x, y, message):
     np.save(tmp_path / "y.npy", y)
     with pytest.raises(ScaffoldError, match=message):
         MemmapDataset(tmp_path / "x.npy", tmp_path / "y.npy")
+
+
+def test_libsvm_batches_equal_scipys_own_densify(tmp_path):
+    from scipy import sparse
+    from sklearn.datasets import dump_svmlight_file
+
+    X = sparse.random(40, 30, density=0.2, format="csr", dtype=np.float32, random_state=0)
+    dump_svmlight_file(X, np.arange(40) % 3, str(tmp_path / "r.svm"), zero_based=True)
+    dataset = LibSVMDataset(tmp_path / "r.svm", n_features=30, zero_based=True)
+    for rows in ([], [5], [39, 0, 5, 5, -1], list(range(40))):
+        inputs, _ = dataset.__getitems__(rows)
+        expected = dataset.X[rows].toarray() if rows else np.zeros((0, 30), np.float32)
+        np.testing.assert_array_equal(inputs.numpy(), expected)
+    np.testing.assert_array_equal(dataset.__getitems__(range(40))[0].numpy(), X.toarray())
+    with pytest.raises(IndexError, match="row index out of range for 40 rows"):
+        dataset.__getitems__([0, 40])
