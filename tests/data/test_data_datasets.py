@@ -40,6 +40,17 @@ def test_getitems_equals_stacked_getitem(arrays):
     assert torch.equal(labels, torch.stack([dataset[i][1] for i in indices]))
 
 
+@pytest.mark.parametrize("writeable", [True, False], ids=["torch-gather", "read-only-numpy-gather"])
+def test_getitems_takes_numpy_indices_and_read_only_arrays(arrays, writeable):
+    X, y = (array.copy() for array in arrays)
+    X.flags.writeable = y.flags.writeable = writeable
+    inputs, labels = ArrayDataset(X, y).__getitems__([-1, 0, 49])
+    assert torch.equal(inputs, torch.tensor(X[[49, 0, 49]], dtype=torch.float32))
+    assert torch.equal(labels, torch.tensor(y[[49, 0, 49]]))
+    with pytest.raises(IndexError):
+        ArrayDataset(X, y).__getitems__([50])
+
+
 def test_items_do_not_share_memory_with_the_arrays(arrays):
     X, y = arrays
     before = X.copy()
