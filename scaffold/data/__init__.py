@@ -2,15 +2,21 @@
 
 from scaffold.data.datamodule import DataModule
 from scaffold.data.datasets import ArrayDataset, IndexedSubset, LibSVMDataset, MemmapDataset, as_batch
+from scaffold.data.loaders import DeviceBatches, ResumableLoader
+from scaffold.data.sampling import EpochPermutation, IndexBatchSampler
 from scaffold.data.sources import Source, read_arrays, write_arrays
 from scaffold.data.splits import split_indices
 
 __all__ = [
     "ArrayDataset",
     "DataModule",
+    "DeviceBatches",
+    "EpochPermutation",
+    "IndexBatchSampler",
     "IndexedSubset",
     "LibSVMDataset",
     "MemmapDataset",
+    "ResumableLoader",
     "Source",
     "as_batch",
     "read_arrays",
