@@ -40,7 +40,7 @@ def test_getitems_equals_stacked_getitem(arrays):
     assert torch.equal(labels, torch.stack([dataset[i][1] for i in indices]))
 
 
-@pytest.mark.parametrize("writeable", [True, False], ids=["torch-gather", "read-only-numpy-gather"])
+@pytest.mark.parametrize("writeable", [True, False], ids=["writeable", "read-only"])
 def test_getitems_takes_numpy_indices_and_read_only_arrays(arrays, writeable):
     X, y = (array.copy() for array in arrays)
     X.flags.writeable = y.flags.writeable = writeable
