@@ -146,7 +146,7 @@ class LibSVMDataset(Dataset[Batch]):
                 f"give each row an integer class label"
             )
         self.classes, targets = np.unique(y.astype(np.int64), return_inverse=True)
-        self.X = X.tocsr()
+        self.X = _small_indices(X.tocsr())
         self.y = targets.astype(np.int64)
         self.path = path
 
@@ -175,6 +175,18 @@ class LibSVMDataset(Dataset[Batch]):
     def targets(self) -> np.ndarray:
         """All labels, as class ids (``classes[targets]`` are the file's labels)."""
         return self.y
+
+
+def _small_indices(matrix: Any) -> Any:
+    """``matrix`` with int32 index arrays when they fit, as scipy itself prefers.
+
+    sklearn's parser returns int64 ones; int32 halves their memory and made a batch's densify
+    ~20% faster (100 -> 80 us for 256 x 784 rows at 19% density).
+    """
+    if max(matrix.nnz, *matrix.shape) >= 2**31 or matrix.indices.dtype == np.int32:
+        return matrix
+    indices, indptr = matrix.indices.astype(np.int32), matrix.indptr.astype(np.int32)
+    return type(matrix)((matrix.data, indices, indptr), shape=matrix.shape)
 
 
 def dense_rows(matrix: Any, rows: np.ndarray) -> np.ndarray:

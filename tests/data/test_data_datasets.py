@@ -201,6 +201,7 @@ def test_libsvm_batches_equal_scipys_own_densify(tmp_path):
     X = sparse.random(40, 30, density=0.2, format="csr", dtype=np.float32, random_state=0)
     dump_svmlight_file(X, np.arange(40) % 3, str(tmp_path / "r.svm"), zero_based=True)
     dataset = LibSVMDataset(tmp_path / "r.svm", n_features=30, zero_based=True)
+    assert dataset.X.indices.dtype == dataset.X.indptr.dtype == np.int32  # sklearn's int64, made small
     for rows in ([], [5], [39, 0, 5, 5, -1], list(range(40))):
         inputs, _ = dataset.__getitems__(rows)
         expected = dataset.X[rows].toarray() if rows else np.zeros((0, 30), np.float32)
