@@ -39,9 +39,45 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             torch.save(checkpoint, tmp)
 
 
-def last_checkpoint(**kwargs: Any) -> ModelCheckpoint:
-    """A ModelCheckpoint that keeps ``last.ckpt`` and also writes it when training is interrupted."""
-    return ModelCheckpoint(save_last=True, save_on_exception=True, **kwargs)
+class _LastCheckpoint(ModelCheckpoint):
+    """A ModelCheckpoint for ``last.ckpt`` alone: on an interrupt it writes only that file."""
+
+    @property
+    def state_key(self) -> str:
+        # Lightning formats it into a profiler label on every hook call, ~8 per training step.
+        key = self.__dict__.get("_cached_state_key")
+        if key is None:
+            key = self.__dict__["_cached_state_key"] = super().state_key
+        return key
+
+    def on_exception(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
+    ) -> None:
+        """Write ``last.ckpt`` (Lightning's own hook also writes an ``epoch=E-step=S.ckpt`` beside it)."""
+        if not self._should_save_on_exception(trainer):
+            return
+        if self.save_last:  # records last_model_path in the checkpoint, which a resumed run reuses
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+        else:
+            self._save_checkpoint(trainer, os.path.join(self.dirpath, LAST))
+
+
+def last_checkpoint(every_epoch: bool = True) -> ModelCheckpoint:
+    """A ModelCheckpoint that keeps ``last.ckpt``, and writes it when training is interrupted too.
+
+    ``every_epoch``: rewrite it at the end of every epoch (a SIGKILL loses at most one epoch);
+    otherwise only at the end of fit and on an interrupt (for one-step epochs, where a write per
+    epoch would cost more than the step).
+    """
+    if every_epoch:
+        # One checkpoint named "last", replaced each epoch (no "-v1" copies).
+        return _LastCheckpoint(
+            filename=LAST.removesuffix(".ckpt"),
+            save_top_k=1,
+            enable_version_counter=False,
+            save_on_exception=True,
+        )
+    return _LastCheckpoint(save_last=True, save_top_k=0, enable_version_counter=False, save_on_exception=True)
 
 
 def find_last_checkpoint(logs_root: str | os.PathLike[str]) -> Path | None:

@@ -169,7 +169,7 @@ class Classifier(FinishValidationFirst, L.LightningModule):
             filename="best-epoch{epoch}-acc{val/acc:.4f}",
             auto_insert_metric_name=False,
         )
-        return [last_checkpoint(save_top_k=0), best]
+        return [last_checkpoint(), best]
 
     def on_train_start(self) -> None:
         """Log a grid of training inputs to TensorBoard when they are images (the chapter's imshow)."""

@@ -124,7 +124,7 @@ class ParameterProblem(L.LightningModule):
         """
         callbacks: list[L.Callback] = [DivergenceGuard()]
         if self._trainer is None or self.trainer.checkpoint_callbacks:  # respect enable_checkpointing=False
-            callbacks.append(last_checkpoint(save_top_k=0))
+            callbacks.append(last_checkpoint(every_epoch=False))
         if self.hparams.epsilon > 0:
             callbacks.append(ConvergenceStop(self.hparams.epsilon))
         if self.hparams.figure:

@@ -1,0 +1,55 @@
+"""Which checkpoints a fit leaves, and when: last.ckpt every epoch for a classifier (a SIGKILL
+loses at most one epoch), once at the end for a problem (whose epochs are single steps)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import torch
+
+from scaffold import Classifier, DataModule, ParameterProblem
+
+
+class LastCheckpointProbe(L.Callback):
+    """Records, at the start of each epoch, which epoch the current last.ckpt holds (None: none)."""
+
+    def __init__(self) -> None:
+        self.seen: list[int | None] = []
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        last = Path(trainer.log_dir) / "checkpoints" / "last.ckpt"
+        self.seen.append(torch.load(last, weights_only=True)["epoch"] if last.exists() else None)
+
+
+def fit(module: L.LightningModule, tmp_path, epochs: int, datamodule=None) -> LastCheckpointProbe:
+    probe = LastCheckpointProbe()
+    trainer = L.Trainer(
+        max_epochs=epochs,
+        default_root_dir=tmp_path,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[probe],
+    )
+    trainer.fit(module, datamodule=datamodule)
+    return probe
+
+
+def test_a_classifier_rewrites_last_ckpt_every_epoch(tmp_path):
+    probe = fit(Classifier(hidden=(32,)), tmp_path, epochs=3, datamodule=DataModule("digits"))
+    assert probe.seen == [None, 0, 1]
+    files = sorted(p.name for p in tmp_path.glob("lightning_logs/version_0/checkpoints/*.ckpt"))
+    assert files[-1] == "last.ckpt" and len(files) == 2 and files[0].startswith("best-epoch2-acc")
+
+
+def test_a_problem_writes_last_ckpt_once_at_the_end(tmp_path):
+    probe = fit(ParameterProblem("quadratic", init={"x": -3.5}, epsilon=0.0), tmp_path, epochs=5)
+    assert probe.seen == [None] * 5
+    files = [p.name for p in tmp_path.glob("lightning_logs/version_0/checkpoints/*.ckpt")]
+    assert files == ["last.ckpt"]
+    assert (
+        torch.load(tmp_path / "lightning_logs/version_0/checkpoints/last.ckpt", weights_only=True)[
+            "global_step"
+        ]
+        == 5
+    )
