@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,6 +23,26 @@ def fit_config(tmp_path: Path) -> Callable:
         return build_cli(args)
 
     return run
+
+
+def scaffold_command(config: str, root: str | Path, *extra: str) -> list[str]:
+    """The argv of a real ``scaffold fit`` process on ``configs/<config>.yaml``, logging under ``root``."""
+    return [
+        sys.executable,
+        "-m",
+        "scaffold",
+        "fit",
+        "--config",
+        str(CONFIGS / f"{config}.yaml"),
+        f"--trainer.default_root_dir={root}",
+        *extra,
+    ]
+
+
+def resident_kib() -> int:
+    """This process's resident memory (VmRSS) in KiB."""
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
 
 
 def read_scalars(log_dir: str | Path, tag: str) -> list[tuple[int, float]]:

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import time
 
 import lightning as L
 import pytest
 import torch
-from conftest import CONFIGS, REPO
+from conftest import CONFIGS, REPO, scaffold_command
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
@@ -144,17 +143,7 @@ def test_a_run_stopped_inside_an_epoch_resumes_exactly(tmp_path, reference, stag
 
 
 def scaffold_fit(root, *extra: str) -> list[str]:
-    config = str(CONFIGS / "digits.yaml")
-    return [
-        sys.executable,
-        "-m",
-        "scaffold",
-        "fit",
-        "--config",
-        config,
-        f"--trainer.default_root_dir={root}",
-        *extra,
-    ]
+    return scaffold_command("digits", root, *extra)
 
 
 @pytest.mark.slow

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 import torch
-from conftest import CONFIGS, REPO, read_scalars
+from conftest import REPO, read_scalars, scaffold_command
 
 pytestmark = pytest.mark.slow
 
@@ -20,17 +19,7 @@ PROBLEM = ["--model.epsilon=0", "--model.momentum=0.5", "--model.lr=0.01", f"--t
 
 
 def scaffold_fit(root, *extra: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "scaffold",
-        "fit",
-        "--config",
-        str(CONFIGS / "two_variable.yaml"),
-        f"--trainer.default_root_dir={root}",
-        *PROBLEM,
-        *extra,
-    ]
+    return scaffold_command("two_variable", root, *PROBLEM, *extra)
 
 
 def interrupt_mid_run(command: list[str], signum: int, run_dir) -> subprocess.CompletedProcess:

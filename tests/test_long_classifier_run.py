@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import lightning as L
 import pytest
+from conftest import resident_kib
 
 pytestmark = pytest.mark.slow
 
 WARM_UP = 5
-
-
-def resident_kib() -> int:
-    """This process's resident memory (VmRSS) in KiB."""
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
 
 
 class MemoryProbe(L.Callback):

@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import lightning as L
 import pytest
-from conftest import read_scalars
+from conftest import read_scalars, resident_kib
 
 pytestmark = pytest.mark.slow
-
-
-def resident_kib() -> int:
-    """This process's resident memory (VmRSS) in KiB."""
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
 
 
 class MemoryAndLogProbe(L.Callback):
