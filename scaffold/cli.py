@@ -13,6 +13,7 @@ import signal
 import sys
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
@@ -62,20 +63,28 @@ class ScaffoldCLI(LightningCLI):
         """Resolve ``--ckpt_path last`` for test."""
         self._resolve_checkpoint("test")
 
+    def before_predict(self) -> None:
+        """Resolve ``--ckpt_path last`` for predict."""
+        self._resolve_checkpoint("predict")
+
     def _resolve_checkpoint(self, subcommand: str) -> None:
         config = self.config_init[subcommand]
         logger = self.trainer.logger
         if config.get("ckpt_path") == "last" and logger is not None and logger.root_dir:
-            found = find_last_checkpoint(logger.root_dir)
+            model_class = f"{type(self.model).__module__}.{type(self.model).__qualname__}"
+            found = find_last_checkpoint(logger.root_dir, model_class)
             if found is None:
                 raise ConfigError(
-                    f"--ckpt_path last: no {LAST} under {logger.root_dir}; run `scaffold fit` first, "
-                    "or give the checkpoint's path"
+                    f"--ckpt_path last: no {LAST} of a {type(self.model).__name__} run under "
+                    f"{logger.root_dir}; run `scaffold fit` first, or give the checkpoint's path"
                 )
             config["ckpt_path"] = str(found)
             version = run_version(found)
             if subcommand == "fit" and version is not None and hasattr(logger, "_version"):
                 logger._version = version  # continue the interrupted run's folder and event files
+        path = config.get("ckpt_path")
+        if path and path not in ("last", "best") and not Path(path).is_file():
+            raise ConfigError(f"--ckpt_path {path}: no such file; give a checkpoint file, or 'last'")
         if config.get("ckpt_path") and config.get("weights_only") is None:
             config["weights_only"] = True
 
@@ -94,6 +103,8 @@ class ScaffoldCLI(LightningCLI):
         stop = next((c for c in self.trainer.callbacks if isinstance(c, ConvergenceStop)), None)
         if stop is not None and stop.converged_at is not None:
             why = f"converged: last step {stop.last_step_size:.2g} <= epsilon {stop.epsilon:g}"
+        elif stop is None:
+            why = "the epsilon rule is off"
         else:
             why = "max_epochs reached before the epsilon rule stopped it"
         print(f"final parameters: {describe()} after {self.trainer.global_step} steps ({why})")
@@ -150,6 +161,11 @@ def user_error(exception: BaseException) -> ScaffoldError | None:
             return seen
         if isinstance(seen, MisconfigurationException):
             return ConfigError(str(seen).strip().splitlines()[0])
+        if isinstance(seen, RuntimeError) and str(seen).startswith("Error(s) in loading state_dict"):
+            return ConfigError(
+                f"the checkpoint does not fit this model ({str(seen).splitlines()[0]}); "
+                "give --ckpt_path a checkpoint of the same config"
+            )
         seen = seen.__cause__ or seen.__context__
     return None
 

@@ -53,3 +53,21 @@ def test_a_problem_writes_last_ckpt_once_at_the_end(tmp_path):
         ]
         == 5
     )
+
+
+def test_ckpt_path_last_picks_the_newest_run_of_the_same_model(fit_config):
+    """Every config logs into one lightning_logs/: `last` must skip another model's newer run."""
+    digits = fit_config("digits", "--trainer.max_epochs=1")
+    fit_config("quadratic", "--trainer.max_epochs=3")  # newer, and a ParameterProblem
+    tested = fit_config("digits", "--ckpt_path=last", subcommand="test")
+    assert tested.config_init["test"]["ckpt_path"] == str(
+        Path(digits.trainer.log_dir) / "checkpoints" / "last.ckpt"
+    )
+    assert tested.trainer.callback_metrics["test/acc"] > 0.5
+
+
+def test_predict_on_the_last_checkpoint_gives_one_class_per_test_row(fit_config):
+    fit_config("digits", "--trainer.max_epochs=2")
+    predicted = fit_config("digits", "--ckpt_path=last", subcommand="predict")
+    classes = torch.cat(predicted.trainer.predict_loop.predictions)
+    assert classes.shape == (359,) and classes.min() >= 0 and classes.max() <= 9

@@ -184,6 +184,10 @@ class DataModule(L.LightningDataModule):
         """Batches of the test set, in order."""
         return self._eval_loader(self.test_set)
 
+    def predict_dataloader(self) -> DataLoader | DeviceBatches:
+        """Batches of the test set, in order (``scaffold predict``)."""
+        return self._eval_loader(self.test_set)
+
     def _eval_loader(self, dataset: Dataset | None) -> DataLoader | DeviceBatches:
         dataset = self._ready(dataset)
         if self.hparams.on_device:
