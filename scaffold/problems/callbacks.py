@@ -52,21 +52,26 @@ class DivergenceGuard(L.Callback):
     def on_before_optimizer_step(
         self, trainer: L.Trainer, pl_module: Any, optimizer: torch.optim.Optimizer
     ) -> None:
-        """Check the loss and the gradients before they are applied."""
-        for name, param in pl_module.params.items():
-            if param.grad is not None and not torch.isfinite(param.grad).all():
-                self._fail(trainer, optimizer, f"the gradient of {name!r} is not finite")
+        """Check the gradients before they are applied (one host sync for all of them)."""
+        grads = {name: p.grad for name, p in pl_module.params.items() if p.grad is not None}
+        if grads and not torch.isfinite(torch.cat([g.reshape(-1) for g in grads.values()])).all():
+            name = next(name for name, grad in grads.items() if not torch.isfinite(grad).all())
+            self._fail(trainer, optimizer, f"the gradient of {name!r} is not finite")
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
-        """Check the loss and the parameters after the step."""
+        """Check the loss and the parameters after the step (one host sync for all of them)."""
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        values = [p.detach().reshape(-1) for p in pl_module.params.values()]
+        if loss is not None:
+            values.append(loss.detach().reshape(-1))
+        if torch.isfinite(torch.cat(values)).all():
+            return
         if loss is not None and not torch.isfinite(loss).all():
             self._fail(trainer, trainer.optimizers[0], f"the loss is {loss.item()}")
-        for name, param in pl_module.params.items():
-            if not torch.isfinite(param).all():
-                self._fail(trainer, trainer.optimizers[0], f"parameter {name!r} is not finite")
+        name = next(name for name, p in pl_module.params.items() if not torch.isfinite(p).all())
+        self._fail(trainer, trainer.optimizers[0], f"parameter {name!r} is not finite")
 
     @staticmethod
     def _fail(trainer: L.Trainer, optimizer: torch.optim.Optimizer, what: str) -> None:

@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint
 from torch import Tensor
 
 from scaffold.atomic import atomic_path
@@ -153,11 +152,6 @@ class _StudyProblem(ParameterProblem):
     def configure_optimizers(self) -> torch.optim.Optimizer:
         """The optimiser this run of the study compares."""
         return OPTIMIZERS[self.optimizer_name][1](self.parameters(), self.hparams.lr)
-
-    def configure_callbacks(self) -> list[L.Callback]:
-        """ParameterProblem's callbacks without its checkpoint: the study keeps its runs in memory,
-        and a last.ckpt per run would land in the working directory (there is no run folder)."""
-        return [c for c in super().configure_callbacks() if not isinstance(c, ModelCheckpoint)]
 
 
 class _Recorder(L.Callback):

@@ -79,9 +79,7 @@ class ParameterProblem(L.LightningModule):
         if not init:
             init = {name: 0.0 for name in names}
         _check_names(objective, names, init)
-        self.params = nn.ParameterDict(
-            {name: nn.Parameter(torch.tensor(init[name], dtype=torch.float32)) for name in names}
-        )
+        self.params = nn.ParameterDict({name: nn.Parameter(_initial(name, init[name])) for name in names})
 
     def forward(self) -> Tensor:
         """The objective at the current parameters (summed if the parameters are tensors)."""
@@ -127,7 +125,7 @@ class ParameterProblem(L.LightningModule):
             callbacks.append(last_checkpoint(every_epoch=False))
         if self.hparams.epsilon > 0:
             callbacks.append(ConvergenceStop(self.hparams.epsilon))
-        if self.hparams.figure:
+        if self.hparams.figure and (self._trainer is None or self.trainer.logger is not None):
             callbacks.append(TrajectoryFigure())
         return callbacks
 
@@ -155,6 +153,15 @@ class ParameterProblem(L.LightningModule):
 def _one_item() -> range:
     # Any sized iterable is a loader to Lightning; one item means one step per epoch.
     return range(1)
+
+
+def _initial(name: str, value: InitValue) -> Tensor:
+    try:
+        return torch.tensor(value, dtype=torch.float32)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(
+            f"model.init {name!r}: {value!r} is not a number or a rectangular list of numbers ({error})"
+        ) from None
 
 
 def _check_names(objective: str | Callable, names: list[str], init: dict[str, InitValue]) -> None:
