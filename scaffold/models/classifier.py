@@ -129,7 +129,7 @@ class Classifier(FinishValidationFirst, L.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         """Log ``val/acc`` over the whole validation set (all DDP ranks)."""
-        self._log_accuracy("val/acc", self.val_acc, prog_bar=True)
+        self.log("hp_metric", self._log_accuracy("val/acc", self.val_acc, prog_bar=True))
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
         """Accumulate the test loss and accuracy (logged at the end of the epoch)."""
@@ -144,11 +144,13 @@ class Classifier(FinishValidationFirst, L.LightningModule):
         # sync_dist on an epoch-level value reduces once at epoch end, not every step.
         self.log(f"{stage}/loss", loss, batch_size=len(batch[1]), sync_dist=True)
 
-    def _log_accuracy(self, name: str, accuracy: MulticlassAccuracy, prog_bar: bool = False) -> None:
+    def _log_accuracy(self, name: str, accuracy: MulticlassAccuracy, prog_bar: bool = False) -> Tensor:
         # compute() gathers the counts from every DDP rank once per epoch; logging the Metric object
         # itself instead would cost Lightning a device move of the metric on every step.
-        self.log(name, accuracy.compute(), prog_bar=prog_bar)
+        value = accuracy.compute()
+        self.log(name, value, prog_bar=prog_bar)
         accuracy.reset()
+        return value
 
     def predict_step(self, batch: Batch, batch_idx: int) -> Tensor:
         """The predicted class id of each row."""
