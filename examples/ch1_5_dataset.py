@@ -12,6 +12,7 @@ from pathlib import Path
 
 from scaffold.atomic import atomic_path
 from scaffold.data import sources, split_indices
+from scaffold.errors import run_script
 
 
 def main() -> None:
@@ -47,4 +48,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader
 
 from scaffold.atomic import atomic_path
 from scaffold.data import LibSVMDataset, as_batch
+from scaffold.errors import run_script
 
 DEFAULT = Path("data/digits.libsvm")
 
@@ -50,4 +51,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

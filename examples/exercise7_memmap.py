@@ -1,4 +1,4 @@
-"""python examples/exercise7_memmap.py [--source digits|mnist|libsvm] [--path SRC] [--out data/digits_memmap]
+"""python examples/exercise7_memmap.py [--source digits|mnist|libsvm] [--path SRC] [--out data/SOURCE_memmap]
 
 Exercise 7: a dataset too big for memory lives on disk as .npy files (dtype and shape in their
 headers). Convert a source into a memmap folder once (atomically, with a progress bar), open it
@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from scaffold.data import as_batch, read_arrays, sources, write_arrays
+from scaffold.errors import run_script
 
 
 def main() -> None:
@@ -22,8 +23,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[2])
     parser.add_argument("--source", choices=["digits", "mnist", "libsvm"], default="digits")
     parser.add_argument("--path", help="the source's file or folder (MNIST IDX folder, libsvm file)")
-    parser.add_argument("--out", default="data/digits_memmap")
+    parser.add_argument("--out", help="the memmap folder (default: data/SOURCE_memmap)")
     args = parser.parse_args()
+    if args.source == "libsvm" and not args.path:
+        parser.error("--source libsvm needs --path (the libsvm file)")
+    args.out = args.out or f"data/{args.source}_memmap"
 
     source = sources.load(args.source, args.path)
     if not sources.is_complete(Path(args.out)):
@@ -42,4 +46,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

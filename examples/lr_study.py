@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from scaffold.errors import run_script
 from scaffold.problems.lr_study import OPTIMIZERS, run_study, save_study
 
 LEARNING_RATES = (0.01, 0.5, 1.1)
@@ -34,4 +35,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

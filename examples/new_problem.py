@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from scaffold import ParameterProblem, register_objective
+from scaffold.errors import run_script
 
 
 @register_objective()
@@ -74,4 +75,4 @@ def main(argv: Sequence[str] | None = None) -> Rosenbrock:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -1,5 +1,8 @@
 """The one exception type scaffold raises for problems a user can fix."""
 
+import sys
+from collections.abc import Callable
+
 
 class ScaffoldError(Exception):
     """A user-facing error: the CLI prints ``error: <message>`` and exits with ``exit_code``.
@@ -24,3 +27,12 @@ class ConfigError(ScaffoldError):
 
 class DivergenceError(ScaffoldError):
     """The optimisation produced a non-finite loss, gradient or parameter (exit code 1)."""
+
+
+def run_script(main: Callable[[], object]) -> None:
+    """Run an example's ``main()``; a ScaffoldError becomes one ``error:`` line and its exit code."""
+    try:
+        main()
+    except ScaffoldError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(error.exit_code)
