@@ -51,13 +51,17 @@ def _rows(array: np.ndarray, index: np.ndarray) -> np.ndarray | Tensor:
     torch's ``index_select`` runs on every intra-op thread, numpy's fancy index on one: a
     256 x 784 float32 batch took 47 us against 94 us on this project's 2-core machine.
     """
-    with warnings.catch_warnings():
-        # torch warns that a read-only array (a memmap opened "r") gives a writable tensor; it is only read.
-        warnings.simplefilter("ignore", UserWarning)
-        try:
+    try:
+        if array.flags.writeable:
             tensor = torch.from_numpy(array)
-        except TypeError:  # a dtype torch lacks
-            return array[index]
+        else:
+            with warnings.catch_warnings():  # entered only here: it costs ~2 us, 5% of a batch
+                # torch warns that a read-only array (a memmap opened "r") gives a writable tensor;
+                # it is only read.
+                warnings.simplefilter("ignore", UserWarning)
+                tensor = torch.from_numpy(array)
+    except TypeError:  # a dtype torch lacks
+        return array[index]
     index = np.where(index < 0, index + len(array), index)  # numpy's negative indices
     return tensor.index_select(0, torch.from_numpy(index))
 
