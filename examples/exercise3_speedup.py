@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from scaffold.errors import ConfigError, ScaffoldError
+from scaffold.errors import ConfigError, ScaffoldError, report
 from scaffold.matmul_timing import (
     first_gpu_win,
     format_table,
@@ -49,8 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         gpu = None if args.cpu_only else "auto"
         rows = matmul_table(args.max_power, args.repeats, gpu=gpu, progress=True)
     except ScaffoldError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return error.exit_code
+        return report(error)
     has_gpu = rows[0].gpu_seconds is not None
     if not has_gpu:
         why = "--cpu-only given" if args.cpu_only else "neither CUDA nor Apple MPS is available"

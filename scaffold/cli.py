@@ -27,7 +27,7 @@ from scaffold.checkpointing import (
     find_last_checkpoint,
     run_version,
 )
-from scaffold.errors import ConfigError, ScaffoldError
+from scaffold.errors import ConfigError, ScaffoldError, report
 from scaffold.problems.callbacks import ConvergenceStop
 
 
@@ -206,22 +206,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "--debug" in args:
         args.remove("--debug")
         debug = True
-    report = InterruptReport()
+    interrupted = InterruptReport()
     try:
-        build_cli(args, interrupt_report=report)
+        build_cli(args, interrupt_report=interrupted)
     except SystemExit:
         # Lightning turns Ctrl-C into sys.exit(1) and SIGTERM into SIGTERMException (a SystemExit)
         # after the checkpoint callbacks have written last.ckpt.
-        if report.message is None:
+        if interrupted.message is None:
             raise
-        print(f"error: {report.message}", file=sys.stderr)
-        return report.exit_code
+        print(f"error: {interrupted.message}", file=sys.stderr)
+        return interrupted.exit_code
     except Exception as exception:
         error = user_error(exception)
         if error is None or debug:
             raise
-        print(f"error: {error}", file=sys.stderr)
-        return error.exit_code
+        return report(error)
     except KeyboardInterrupt:  # before or after training, where Lightning does not catch it
         print("error: interrupted", file=sys.stderr)
         return 128 + signal.SIGINT

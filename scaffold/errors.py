@@ -29,10 +29,15 @@ class DivergenceError(ScaffoldError):
     """The optimisation produced a non-finite loss, gradient or parameter (exit code 1)."""
 
 
+def report(error: ScaffoldError) -> int:
+    """Print ``error: <message>`` on stderr, the one line every user error gets; return its exit code."""
+    print(f"error: {error}", file=sys.stderr)
+    return error.exit_code
+
+
 def run_script(main: Callable[[], object]) -> None:
     """Run an example's ``main()``; a ScaffoldError becomes one ``error:`` line and its exit code."""
     try:
         main()
     except ScaffoldError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(error.exit_code)
+        sys.exit(report(error))
