@@ -22,8 +22,7 @@ def main() -> None:
     options.add_argument("--skip-large", action="store_true", help="skip figure 3b (writes a 1.1 GiB file)")
     args = options.parse_args()
     data = Path(tempfile.gettempdir()) / "scaffold_bench_mnist"
-    what = "training samples/s, Trainer.fit vs plain loop (3 epochs, CPU)"
-    rows = throughput_rows("1", what, data, 3, args.repeats)
+    rows = throughput_rows("1", "training samples/s vs plain loop (3 epochs, CPU)", data, 3, args.repeats)
     rows += figure2(args.repeats) + figure3(args.repeats, not args.skip_large) + figure4(args.repeats)
     rows.append(startup_row(args.repeats))
     report(rows, "table", args.out)

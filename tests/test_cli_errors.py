@@ -66,9 +66,20 @@ def test_missing_config_file(capsys, tmp_path):
 def test_the_console_script_exits_non_zero_without_traceback(tmp_path):
     """A real process: the exit code and stderr a shell user sees."""
     result = subprocess.run(
-        [sys.executable, "-m", "scaffold", "fit", "--config", str(CONFIGS / "quadratic.yaml"),
-         f"--trainer.default_root_dir={tmp_path}", "--model.lr=5"],
-        capture_output=True, text=True, cwd=REPO, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "scaffold",
+            "fit",
+            "--config",
+            str(CONFIGS / "quadratic.yaml"),
+            f"--trainer.default_root_dir={tmp_path}",
+            "--model.lr=5",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
     )
     assert result.returncode == 1
     assert_one_error_line(result.stderr, "diverged")
@@ -78,5 +89,13 @@ def test_debug_flag_shows_the_traceback(tmp_path):
     from scaffold.errors import DivergenceError
 
     with pytest.raises(DivergenceError):
-        main(["fit", "--config", str(CONFIGS / "quadratic.yaml"), f"--trainer.default_root_dir={tmp_path}",
-              "--model.lr=5", "--debug"])
+        main(
+            [
+                "fit",
+                "--config",
+                str(CONFIGS / "quadratic.yaml"),
+                f"--trainer.default_root_dir={tmp_path}",
+                "--model.lr=5",
+                "--debug",
+            ]
+        )

@@ -19,9 +19,24 @@ pytestmark = pytest.mark.slow
 def start_tensorboard(logdir) -> tuple[subprocess.Popen, str]:
     """Start tensorboard on 127.0.0.1 with an OS-chosen port; return the process and its URL."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--host", "127.0.0.1",
-         "--port", "0", "--load_fast", "false", "--reload_interval", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "tensorboard.main",
+            "--logdir",
+            str(logdir),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--load_fast",
+            "false",
+            "--reload_interval",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     deadline = time.monotonic() + 60
     seen = []

@@ -2,7 +2,7 @@
 
 from scaffold.data.datamodule import DataModule
 from scaffold.data.datasets import ArrayDataset, IndexedSubset, LibSVMDataset, MemmapDataset, as_batch
-from scaffold.data.loaders import DeviceBatches, ResumableLoader
+from scaffold.data.loaders import DeviceBatches, IndexBatches, ResumableLoader
 from scaffold.data.sampling import EpochPermutation, IndexBatchSampler
 from scaffold.data.sources import Source, read_arrays, write_arrays
 from scaffold.data.splits import split_indices
@@ -11,6 +11,7 @@ __all__ = [
     "ArrayDataset",
     "DataModule",
     "DeviceBatches",
+    "IndexBatches",
     "EpochPermutation",
     "IndexBatchSampler",
     "IndexedSubset",

@@ -9,11 +9,12 @@ Example::
     inputs, labels = next(iter(dm.train_dataloader()))  # (64, 8, 8) float32, (64,) int64
 
 The train loader shuffles with the order of :class:`~scaffold.data.sampling.EpochPermutation`, a pure
-function of ``(seed, epoch)``, and hands the dataset one numpy index per batch. It is resumable
-mid-epoch: a run interrupted inside an epoch and resumed from ``last.ckpt`` trains on the rest of
-that epoch's batches, not on a new epoch. Under DDP the train loader is a plain shuffled DataLoader
-that Lightning shards with its ``DistributedSampler`` (seeded by ``seed_everything``); it restarts
-an interrupted epoch.
+function of ``(seed, epoch)``, and hands the dataset one numpy index per batch: in the training
+process (:class:`~scaffold.data.loaders.IndexBatches`) with ``num_workers: 0``, else through a
+DataLoader's workers. It is resumable mid-epoch: a run interrupted inside an epoch and resumed from
+``last.ckpt`` trains on the rest of that epoch's batches, not on a new epoch. Under DDP the train
+loader is a plain shuffled DataLoader that Lightning shards with its ``DistributedSampler`` (seeded
+by ``seed_everything``); it restarts an interrupted epoch.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from scaffold.data import sources
 from scaffold.data.datasets import IndexedSubset, as_batch
-from scaffold.data.loaders import DeviceBatches, ResumableLoader, to_device
+from scaffold.data.loaders import DeviceBatches, IndexBatches, ResumableLoader, to_device
 from scaffold.data.sampling import EpochPermutation, IndexBatchSampler
 from scaffold.data.splits import check_fractions, split_indices
 from scaffold.errors import ConfigError, ScaffoldError
@@ -160,7 +161,7 @@ class DataModule(L.LightningDataModule):
             raise RuntimeError("call setup() before asking the DataModule about its data")
         return self._source
 
-    def train_dataloader(self) -> DataLoader | DeviceBatches:
+    def train_dataloader(self) -> DataLoader | IndexBatches:
         """Shuffled batches of the train part: the order of epoch e depends only on (seed, e)."""
         dataset = self._ready(self.train_set)
         world_size, rank = self._ranks()
@@ -171,30 +172,34 @@ class DataModule(L.LightningDataModule):
         if world_size > 1:
             # Lightning swaps in a DistributedSampler only for a plain sampler; it shards and shuffles.
             return self._loader(dataset, shuffle=True)
-        sampler = IndexBatchSampler(
-            EpochPermutation(len(dataset), self.hparams.seed), self.hparams.batch_size
-        )
+        order = EpochPermutation(len(dataset), self.hparams.seed)
+        if self.hparams.num_workers == 0:
+            return IndexBatches(dataset, order, self.hparams.batch_size, pin_memory=self._pin_memory())
+        sampler = IndexBatchSampler(order, self.hparams.batch_size)
         return ResumableLoader(dataset, batch_sampler=sampler, **self._loader_options())
 
-    def val_dataloader(self) -> DataLoader | DeviceBatches:
+    def val_dataloader(self) -> DataLoader | IndexBatches:
         """Batches of the validation part, in order."""
         return self._eval_loader(self.val_set)
 
-    def test_dataloader(self) -> DataLoader | DeviceBatches:
+    def test_dataloader(self) -> DataLoader | IndexBatches:
         """Batches of the test set, in order."""
         return self._eval_loader(self.test_set)
 
-    def predict_dataloader(self) -> DataLoader | DeviceBatches:
+    def predict_dataloader(self) -> DataLoader | IndexBatches:
         """Batches of the test set, in order (``scaffold predict``)."""
         return self._eval_loader(self.test_set)
 
-    def _eval_loader(self, dataset: Dataset | None) -> DataLoader | DeviceBatches:
+    def _eval_loader(self, dataset: Dataset | None) -> DataLoader | IndexBatches:
         dataset = self._ready(dataset)
         if self.hparams.on_device:
             world_size, rank = self._ranks()
             return self._device_loader(
                 dataset, EpochPermutation(len(dataset), shuffle=False, rank=rank, world_size=world_size)
             )
+        if self.hparams.num_workers == 0 and self._ranks()[0] == 1:
+            order = EpochPermutation(len(dataset), shuffle=False)
+            return IndexBatches(dataset, order, self.hparams.batch_size, pin_memory=self._pin_memory())
         return self._loader(dataset, shuffle=False)
 
     def _device_loader(self, dataset: Dataset, order: EpochPermutation) -> DeviceBatches:
@@ -217,11 +222,18 @@ class DataModule(L.LightningDataModule):
             raise RuntimeError("call setup() before asking for a DataLoader")
         return dataset
 
+    def _pin_memory(self) -> bool:
+        # Pinned host memory only pays off when batches are copied to a GPU.
+        return self.trainer is not None and self._device().type == "cuda"
+
     def _loader_options(self) -> dict:
         workers = self.hparams.num_workers
-        # Pinned host memory only pays off when batches are copied to a GPU.
-        pin = self.trainer is not None and self._device().type == "cuda"
-        return dict(num_workers=workers, collate_fn=as_batch, pin_memory=pin, persistent_workers=workers > 0)
+        return dict(
+            num_workers=workers,
+            collate_fn=as_batch,
+            pin_memory=self._pin_memory(),
+            persistent_workers=workers > 0,
+        )
 
     def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
         return DataLoader(

@@ -1,6 +1,6 @@
-"""Train loaders that Lightning can checkpoint mid-epoch, in host memory or resident on the accelerator.
+"""Loaders that Lightning can checkpoint mid-epoch: in the process, in workers, or on the accelerator.
 
-Both remember how many batches of the current epoch they have handed out; Lightning 2.x saves
+All remember how many batches of the current epoch they have handed out; Lightning 2.x saves
 ``state_dict()`` of a train loader that has one in the checkpoint (``loops.fit_loop.combined_loader``)
 and gives it back through ``load_state_dict()`` when a run resumes mid-epoch. The resumed loader
 then skips the batches already trained on, so an interrupted epoch ends with exactly the batches
@@ -11,7 +11,9 @@ previous epoch's order.
 Example::
 
     order = EpochPermutation(len(dataset), seed=0)
-    loader = ResumableLoader(dataset, batch_sampler=IndexBatchSampler(order, 256), collate_fn=as_batch)
+    loader = IndexBatches(dataset, order, batch_size=256)  # no workers: one __getitems__ per batch
+    loader = ResumableLoader(dataset, batch_sampler=IndexBatchSampler(order, 256), collate_fn=as_batch,
+                             num_workers=2)
 """
 
 from __future__ import annotations
@@ -66,18 +68,31 @@ class ResumableLoader(EpochPosition, DataLoader):
             yield batch
 
 
-class DeviceBatches(EpochPosition):
-    """Batches cut by index from a split already in the accelerator's memory: no workers, no copies.
+class IndexBatches(EpochPosition):
+    """Batches cut by index in this process: one ``dataset.__getitems__`` per batch, no DataLoader.
 
-    Each epoch uploads its order once (one int64 per row) and slices it; a batch is one gather on
-    the device. Lightning treats any iterable with ``__len__`` as a loader and calls ``set_epoch``
-    on its ``sampler``.
+    Without workers a DataLoader only adds Python per batch (its iterator, fetcher and profiler
+    label: ~0.1 ms on this project's 2-core machine, a tenth of an MLP step). Lightning treats any
+    iterable with ``__len__`` as a loader and calls ``set_epoch`` on its ``sampler``.
+
+    Args:
+        dataset: anything with ``__getitems__(index_array) -> (inputs, targets)``.
+        sampler: the row order of each epoch.
+        batch_size: rows per batch (the last one may be smaller).
+        pin_memory: copy each batch into page-locked memory (for fast copies to a GPU).
     """
 
     batch_sampler = None  # Lightning looks for one next to ``sampler``; the batching is done here
 
-    def __init__(self, inputs: Tensor, targets: Tensor, sampler: EpochPermutation, batch_size: int) -> None:
-        self.inputs, self.targets, self.sampler, self.batch_size = inputs, targets, sampler, batch_size
+    def __init__(
+        self, dataset: Any, sampler: EpochPermutation, batch_size: int, pin_memory: bool = False
+    ) -> None:
+        self.dataset, self.sampler, self.batch_size, self.pin_memory = (
+            dataset,
+            sampler,
+            batch_size,
+            pin_memory,
+        )
         self._init_position()
 
     def __len__(self) -> int:
@@ -85,18 +100,37 @@ class DeviceBatches(EpochPosition):
 
     def __iter__(self) -> Iterator[Batch]:
         start = self._begin(self.sampler.epoch)
-        order = torch.from_numpy(self.sampler.order()).to(self.inputs.device)
+        order = self._order()
         for batch in range(start, len(self)):
             index = order[batch * self.batch_size : (batch + 1) * self.batch_size]
-            self._done += 1
-            yield _gather(self.inputs, index), _gather(self.targets, index)
+            self._done += 1  # counted before the step runs: a checkpoint taken after it includes it
+            yield self._fetch(index)
+
+    def _order(self) -> Any:
+        return self.sampler.order()
+
+    def _fetch(self, index: Any) -> Batch:
+        batch = self.dataset.__getitems__(index)
+        return tuple(tensor.pin_memory() for tensor in batch) if self.pin_memory else batch
 
 
-def _gather(tensor: Tensor, index: Tensor) -> Tensor:
-    if tensor.device.type == "cpu":
-        # numpy's row gather is ~4x faster than torch's index_select on CPU (measured, 784-float rows).
-        return torch.from_numpy(np.take(tensor.numpy(), index.numpy(), axis=0))
-    return tensor.index_select(0, index)
+class DeviceBatches(IndexBatches):
+    """Batches cut by index from a split already in the accelerator's memory: no workers, no copies.
+
+    Each epoch uploads its order once (one int64 per row) and slices it; a batch is one gather on
+    the device.
+    """
+
+    def __init__(self, inputs: Tensor, targets: Tensor, sampler: EpochPermutation, batch_size: int) -> None:
+        super().__init__(None, sampler, batch_size)
+        self.inputs, self.targets = inputs, targets
+
+    def _order(self) -> Tensor:
+        return torch.from_numpy(self.sampler.order()).to(self.inputs.device)
+
+    def _fetch(self, index: Tensor) -> Batch:
+        # index_select is torch's fastest row gather, on CPU too (12 us against numpy's 29 us for 256 rows).
+        return self.inputs.index_select(0, index), self.targets.index_select(0, index)
 
 
 def to_device(dataset: Any, device: torch.device, chunk_rows: int = 8192) -> Batch:

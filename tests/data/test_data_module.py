@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from scaffold.data import DataModule, as_batch
-from scaffold.data.loaders import DeviceBatches, ResumableLoader
+from scaffold.data.loaders import DeviceBatches, IndexBatches, ResumableLoader
 from scaffold.data.synthetic import write_synthetic_mnist
 from scaffold.errors import ConfigError, ScaffoldError
 
@@ -25,8 +25,8 @@ def test_digits_split_and_batches():
     assert dm.test_set is dm.val_set  # two fractions: the chapter's 20% held out is the test set
     assert (dm.num_features, dm.num_classes, dm.image_shape) == (64, 10, (8, 8))
     loader = dm.train_dataloader()
-    assert loader.collate_fn is as_batch and loader.pin_memory is False
-    assert loader.batch_sampler.batch_size == 32 and len(loader) == 45  # ceil(1438 / 32)
+    assert isinstance(loader, IndexBatches) and loader.pin_memory is False  # no workers: no DataLoader
+    assert loader.batch_size == 32 and len(loader) == 45  # ceil(1438 / 32)
     inputs, labels = next(iter(loader))
     assert inputs.shape == (32, 8, 8) and inputs.dtype == torch.float32 and labels.dtype == torch.int64
     assert sum(len(batch[1]) for batch in dm.val_dataloader()) == 359
@@ -118,8 +118,10 @@ def fake_trainer(world_size: int = 1, rank: int = 0):
 
 
 def test_train_loader_is_resumable_alone_and_lightnings_under_ddp():
-    dm = ready("digits")
-    assert isinstance(dm.train_dataloader(), ResumableLoader)
+    assert isinstance(ready("digits").train_dataloader(), IndexBatches)
+    dm = ready("digits", num_workers=1)
+    loader = dm.train_dataloader()
+    assert isinstance(loader, ResumableLoader) and loader.collate_fn is as_batch
     dm.trainer = fake_trainer(world_size=2, rank=1)
     loader = dm.train_dataloader()  # Lightning replaces its RandomSampler by a DistributedSampler
     assert type(loader) is torch.utils.data.DataLoader
