@@ -87,12 +87,8 @@ class IndexBatches(EpochPosition):
     def __init__(
         self, dataset: Any, sampler: EpochPermutation, batch_size: int, pin_memory: bool = False
     ) -> None:
-        self.dataset, self.sampler, self.batch_size, self.pin_memory = (
-            dataset,
-            sampler,
-            batch_size,
-            pin_memory,
-        )
+        self.dataset, self.sampler, self.batch_size = dataset, sampler, batch_size
+        self.pin_memory = pin_memory
         self._init_position()
 
     def __len__(self) -> int:
@@ -102,15 +98,15 @@ class IndexBatches(EpochPosition):
         start = self._begin(self.sampler.epoch)
         order = self._order()
         for batch in range(start, len(self)):
-            index = order[batch * self.batch_size : (batch + 1) * self.batch_size]
+            rows = slice(batch * self.batch_size, (batch + 1) * self.batch_size)
             self._done += 1  # counted before the step runs: a checkpoint taken after it includes it
-            yield self._fetch(index)
+            yield self._fetch(order, rows)
 
     def _order(self) -> Any:
         return self.sampler.order()
 
-    def _fetch(self, index: Any) -> Batch:
-        batch = self.dataset.__getitems__(index)
+    def _fetch(self, order: Any, rows: slice) -> Batch:
+        batch = self.dataset.__getitems__(order[rows])
         return tuple(tensor.pin_memory() for tensor in batch) if self.pin_memory else batch
 
 
@@ -125,10 +121,15 @@ class DeviceBatches(IndexBatches):
         super().__init__(None, sampler, batch_size)
         self.inputs, self.targets = inputs, targets
 
-    def _order(self) -> Tensor:
+    def _order(self) -> Tensor | None:
+        if not self.sampler.shuffle and self.sampler.world_size == 1:
+            return None  # rows in order: batches are slices (views), no gather
         return torch.from_numpy(self.sampler.order()).to(self.inputs.device)
 
-    def _fetch(self, index: Tensor) -> Batch:
+    def _fetch(self, order: Tensor | None, rows: slice) -> Batch:
+        if order is None:
+            return self.inputs[rows], self.targets[rows]
+        index = order[rows]
         # index_select is torch's fastest row gather, on CPU too (12 us against numpy's 29 us for 256 rows).
         return self.inputs.index_select(0, index), self.targets.index_select(0, index)
 

@@ -71,7 +71,7 @@ class Classifier(FusedSteps, FinishValidationFirst, L.LightningModule):
             raise ConfigError(f"model.hidden sizes must be >= 1, got {list(hidden)}")
         self.save_hyperparameters()
         self.fuse_steps(steps_per_call)
-        # A fused call's (accuracy, predicted, targets); a list, so the metric is not made a submodule.
+        # A fused call's (accuracy, logits, targets); a list, so the metric is not made a submodule.
         self._pending: list[tuple[MulticlassAccuracy, Tensor, Tensor]] = []
         self.net: MLP | None = None
         self.image_shape: tuple[int, int] | None = None
@@ -123,7 +123,7 @@ class Classifier(FusedSteps, FinishValidationFirst, L.LightningModule):
             mean_loss.update(loss, weight=len(targets))
         if self.fusing:
             # Counted once per fused call (end_fused_call): one update costs ~60 us here.
-            self._pending.append((accuracy, logits.argmax(dim=-1), targets))
+            self._pending.append((accuracy, logits.detach(), targets))
         else:
             accuracy.update(logits, targets)
         return loss
@@ -135,9 +135,9 @@ class Classifier(FusedSteps, FinishValidationFirst, L.LightningModule):
     def end_fused_call(self) -> None:
         """Count the call's predictions into their accuracy (the same counts as one update per batch)."""
         if self._pending:
-            accuracies, predicted, targets = zip(*self._pending, strict=True)
+            accuracies, logits, targets = zip(*self._pending, strict=True)
             self._pending.clear()
-            accuracies[0].update(torch.cat(predicted), torch.cat(targets))  # one stage per call
+            accuracies[0].update(torch.cat(logits), torch.cat(targets))  # one stage per call
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
         """Cross-entropy on one batch; logs ``train/loss`` every ``log_every_n_steps`` steps."""

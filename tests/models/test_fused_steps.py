@@ -173,3 +173,40 @@ def test_more_than_one_device_and_plateau_schedulers_are_refused(tmp_path, monke
 def test_steps_per_call_below_one_is_refused():
     with pytest.raises(ConfigError, match="model.steps_per_call must be >= 1, got 0"):
         Classifier(steps_per_call=0)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: torch.cuda.is_available() is False")
+@pytest.mark.parametrize(
+    "precision, on_device", [("32-true", False), ("32-true", True), ("16-mixed", False)], ids=str
+)
+def test_fused_steps_on_a_gpu_train_like_one_step_per_call(tmp_path, precision, on_device):
+    """Host batches are moved by the fused step itself; 16-mixed goes through Lightning's gradient scaler."""
+
+    class DeviceSeen(L.Callback):
+        def on_train_batch_end(self, trainer, pl_module, *args) -> None:
+            devices.add(pl_module.device.type)
+
+    devices: set[str] = set()
+
+    def gpu_fit(root, steps_per_call):
+        L.seed_everything(0)
+        trainer = L.Trainer(
+            accelerator="gpu", devices=1, precision=precision, max_epochs=2, logger=False,
+            enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+            callbacks=[DeviceSeen()],
+        )  # fmt: skip
+        model = Classifier(hidden=(32,), lr=3e-3, steps_per_call=steps_per_call)
+        trainer.fit(model, DataModule("digits", batch_size=64, on_device=on_device))
+        return trainer, model
+
+    trainer, model = gpu_fit(tmp_path / "fused", 8)
+    reference_trainer, reference = gpu_fit(tmp_path / "one", 1)
+    assert trainer.global_step == reference_trainer.global_step == 2 * BATCHES
+    assert devices == {"cuda"}  # (Lightning moves the module back to the CPU when fit ends)
+    for name, value in reference.state_dict().items():
+        torch.testing.assert_close(model.state_dict()[name], value, rtol=0, atol=1e-6, msg=name)
+    metrics = (trainer.callback_metrics[key] for key in ("val/acc", "train/acc"))
+    assert [float(value) for value in metrics] == [
+        float(reference_trainer.callback_metrics[key]) for key in ("val/acc", "train/acc")
+    ]
