@@ -46,12 +46,15 @@ class Row:
         """The row as a markdown table line."""
         met = "met" if self.met else f"**missed**{f' ({self.note})' if self.note else ''}"
         target = f"{self.target}{self.unit}"
+        ratio = f"{self.ratio:.2f}"
+        if Row(self.figure, "", "", "", float(ratio), self.target).met != self.met:
+            ratio = f"{self.ratio:.3f}"  # two decimals would hide which side of the target it is on
         cells = [
             self.figure,
             self.what,
             self.baseline,
             self.scaffold,
-            f"{self.ratio:.2f}{self.unit}",
+            f"{ratio}{self.unit}",
             target,
             met,
         ]

@@ -22,9 +22,9 @@ from common import Row, alternate, parser, rate, report, timed
 from throughput import mnist_shaped
 from torch.utils.data import DataLoader, Dataset
 
-from scaffold.data import ArrayDataset, DataModule, IndexedSubset, LibSVMDataset, as_batch
-from scaffold.data.loaders import ResumableLoader
-from scaffold.data.sampling import EpochPermutation, IndexBatchSampler
+from scaffold.data import ArrayDataset, DataModule, IndexedSubset, LibSVMDataset
+from scaffold.data.loaders import IndexBatches
+from scaffold.data.sampling import EpochPermutation
 
 BATCH = 256
 TMP = Path(tempfile.gettempdir())
@@ -45,10 +45,9 @@ class SimpleDataset(Dataset):
         return self.X.shape[0]
 
 
-def fast_loader(dataset: Dataset, seed: int = 0) -> ResumableLoader:
+def fast_loader(dataset: Dataset, seed: int = 0) -> IndexBatches:
     """What ``DataModule.train_dataloader`` builds (num_workers 0), over any dataset."""
-    sampler = IndexBatchSampler(EpochPermutation(len(dataset), seed), BATCH)
-    return ResumableLoader(dataset, batch_sampler=sampler, collate_fn=as_batch)
+    return IndexBatches(dataset, EpochPermutation(len(dataset), seed), BATCH)
 
 
 def epochs_of(loader) -> callable:

@@ -2,7 +2,7 @@
 
     python benchmarks/run_all.py [--repeats 5] [--out DIR] [--skip-large]   (from the repository root)
 
-About 3 minutes on 2 cores. Figure 6 needs a GPU: benchmarks/gpu_throughput.py.
+About 6 minutes on 2 cores. Figure 6 needs a GPU: benchmarks/gpu_throughput.py.
 """
 
 from __future__ import annotations
