@@ -110,9 +110,7 @@ class FusedSteps:
         scaled = getattr(trainer.precision_plugin, "scaler", None) is not None
         progress = loop.manual_optimization.optim_step_progress
         every, max_steps = trainer.log_every_n_steps, trainer.max_steps
-        schedulers = [
-            c for c in trainer.lr_scheduler_configs if c.interval == "step" and not c.reduce_on_plateau
-        ]
+        schedulers = [config for config in trainer.lr_scheduler_configs if config.interval == "step"]
         to_device = self._batch_mover()
         first_index = loop.batch_progress.current.ready - 1  # Lightning counted this call's first batch
         step = self.global_step
