@@ -78,8 +78,9 @@ class FusedSteps:
             clashes.append(f"trainer.accumulate_grad_batches {trainer.accumulate_grad_batches}")
         if not isinstance(trainer.strategy, SingleDeviceStrategy):
             clashes.append(f"a {type(trainer.strategy).__name__} (more than one device or process)")
-        if trainer.val_check_interval != 1.0:
-            clashes.append(f"trainer.val_check_interval {trainer.val_check_interval}")
+        interval = trainer.val_check_interval
+        if not (isinstance(interval, float) and interval == 1.0):  # an int counts batches: 1 is every batch
+            clashes.append(f"trainer.val_check_interval {interval}")
         if clashes:
             raise ConfigError(
                 f"model.steps_per_call {self.steps_per_call} steps the optimiser itself and cannot be "

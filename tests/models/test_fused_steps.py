@@ -145,6 +145,7 @@ def test_a_fused_run_stopped_mid_epoch_resumes_like_an_uninterrupted_one(tmp_pat
         ({"gradient_clip_val": 1.0}, "trainer.gradient_clip_val 1.0"),
         ({"accumulate_grad_batches": 2}, "trainer.accumulate_grad_batches 2"),
         ({"val_check_interval": 0.5}, "trainer.val_check_interval 0.5"),
+        ({"val_check_interval": 1}, "trainer.val_check_interval 1"),  # every batch, not every epoch
     ],
 )
 def test_trainer_options_that_fused_steps_would_change_are_refused(tmp_path, option, shown):
