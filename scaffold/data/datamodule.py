@@ -52,7 +52,7 @@ class DataModule(L.LightningDataModule):
         seed: seeds the split's ``torch.Generator`` (same seed, same split, on every run and rank)
             and, with the epoch, the order of the train rows.
         batch_size: rows per batch (per process under DDP).
-        num_workers: DataLoader worker processes (0 loads in the training process).
+        num_workers: DataLoader worker processes (0: batches are cut in the training process, no DataLoader).
         on_device: copy each split once into the accelerator's memory (plain tensors on CPU) and
             cut batches there by index: no workers, no per-batch copies. Needs the split to fit.
         from_source: with ``source: memmap``, create the ``path`` folder from this source if it
