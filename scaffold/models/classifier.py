@@ -211,7 +211,7 @@ class Classifier(FusedSteps, FinishValidationFirst, L.LightningModule):
 
     def on_train_start(self) -> None:
         """Log a grid of training inputs to TensorBoard when they are images (the chapter's imshow)."""
-        self.check_fused_schedulers()
+        self.check_fused_training()
         count = self.hparams.sample_images
         experiment = getattr(self.logger, "experiment", None)
         if self.image_shape is None or count <= 0 or not hasattr(experiment, "add_image"):

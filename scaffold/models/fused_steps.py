@@ -11,14 +11,19 @@ see batches exactly as with K = 1: the same batches, the same weights, the same 
 
 What changes with K > 1 (and is refused at fit start where it would silently differ):
 
-* ``on_train_batch_start`` / ``on_train_batch_end`` run once per call, not per batch;
-  ``on_before_backward``, ``on_after_backward``, ``on_before_optimizer_step`` and the
-  batch-transfer hooks are not called (with ``16-mixed`` the steps go through Lightning's manual
-  optimisation API, which calls all but the transfer hooks and applies the gradient scaler).
+* ``on_train_batch_start`` / ``on_train_batch_end`` run once per call, not per batch, so per-batch
+  callbacks (``ModelCheckpoint(every_n_train_steps=N)``, ``LearningRateMonitor`` per step) act
+  only when a call ends on their step; ``on_before_backward``, ``on_after_backward``,
+  ``on_before_zero_grad``, ``on_before_optimizer_step`` and the batch-transfer hooks are not called
+  (with ``16-mixed`` the steps go through Lightning's manual optimisation API, which calls all but
+  the transfer hooks and applies the gradient scaler).
 * Refused: gradient clipping, gradient accumulation, more than one device or process,
-  ``val_check_interval`` other than once per epoch, and ``ReduceLROnPlateau`` (Lightning drops its
-  ``monitor`` under manual optimisation). Other schedulers step as in Lightning's own loop.
+  ``val_check_interval`` other than once per epoch, ``ReduceLROnPlateau`` (Lightning drops its
+  ``monitor`` under manual optimisation), more than one optimiser, a train loader without a
+  length, and a module's own ``optimizer_step`` / ``optimizer_zero_grad`` / ``backward``. Other
+  schedulers step as in Lightning's own loop.
 * A stop request (Ctrl-C, SIGTERM) is answered after the call, up to K - 1 batches later.
+* A checkpoint saved with one K resumes with another (see :meth:`FusedSteps.on_load_checkpoint`).
 """
 
 from __future__ import annotations
@@ -28,11 +33,16 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
+from lightning.fabric.utilities.apply_func import move_data_to_device
 from lightning.pytorch.strategies import SingleDeviceStrategy
 from lightning.pytorch.trainer.states import TrainerFn
+from lightning.pytorch.utilities.model_helpers import is_overridden
 from torch import Tensor
 
 from scaffold.errors import ConfigError
+
+# LightningModule hooks of Lightning's optimisation loop that the fused steps do not go through.
+BYPASSED_HOOKS = ("optimizer_step", "optimizer_zero_grad", "backward")
 
 
 class FusedSteps:
@@ -81,26 +91,56 @@ class FusedSteps:
         interval = trainer.val_check_interval
         if not (isinstance(interval, float) and interval == 1.0):  # an int counts batches: 1 is every batch
             clashes.append(f"trainer.val_check_interval {interval}")
+        hooks = [name for name in BYPASSED_HOOKS if is_overridden(name, self)]
+        if hooks:
+            clashes.append(f"the module's own {', '.join(hooks)} (the fused steps do not call it)")
         if clashes:
             raise ConfigError(
                 f"model.steps_per_call {self.steps_per_call} steps the optimiser itself and cannot be "
                 f"combined with {', '.join(clashes)}; remove it or use --model.steps_per_call 1"
             )
 
-    def check_fused_schedulers(self) -> None:
-        """Refuse ReduceLROnPlateau (call from ``on_train_start``: schedulers exist only then).
+    def check_fused_training(self) -> None:
+        """Refuse what only exists once training starts (call from ``on_train_start``).
 
-        Under manual optimisation Lightning drops a scheduler's ``monitor``, so the value it would
-        step on is not known here.
+        ReduceLROnPlateau: under manual optimisation Lightning drops a scheduler's ``monitor``, so
+        the value it would step on is not known. A train loader without a length: the epoch's last
+        call could find no batch left, which Lightning would still count as one.
         """
-        if self.steps_per_call > 1 and any(
+        trainer = self.trainer
+        if self.steps_per_call == 1:
+            return
+        clashes = []
+        if any(
             isinstance(config.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
-            for config in self.trainer.lr_scheduler_configs
+            for config in trainer.lr_scheduler_configs
         ):
+            clashes.append("ReduceLROnPlateau (Lightning drops its monitor under manual optimisation)")
+        if len(trainer.optimizers) != 1:
+            clashes.append(f"{len(trainer.optimizers)} optimisers (it steps exactly one)")
+        if trainer.num_training_batches == float("inf"):
+            clashes.append("a train loader without a length")
+        if clashes:
             raise ConfigError(
-                f"model.steps_per_call {self.steps_per_call} cannot step ReduceLROnPlateau (Lightning drops "
-                f"its monitor under manual optimisation); use another scheduler or --model.steps_per_call 1"
+                f"model.steps_per_call {self.steps_per_call} cannot train with {'; '.join(clashes)}; "
+                f"use --model.steps_per_call 1"
             )
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Let a run resume with another ``steps_per_call`` than the one that saved it.
+
+        Lightning counts optimiser steps (``global_step``) in one of two counters, chosen by
+        ``automatic_optimization``; a checkpoint has the other one at 0. Both get the count.
+        """
+        loop = checkpoint.get("loops", {}).get("fit_loop", {})
+        automatic = loop.get("epoch_loop.automatic_optimization.optim_progress", {}).get("optimizer", {})
+        manual = loop.get("epoch_loop.manual_optimization.optim_step_progress")
+        if "step" not in automatic or manual is None:
+            return
+        for part in ("total", "current"):
+            for key in ("ready", "completed"):
+                count = max(automatic["step"][part][key], manual[part][key])
+                automatic["step"][part][key] = manual[part][key] = count
 
     def fused_training_step(self, dataloader_iter: Iterator) -> Tensor | None:
         """Up to ``steps_per_call`` batches from Lightning's iterator, one optimiser step each."""
@@ -115,42 +155,46 @@ class FusedSteps:
         to_device = self._batch_mover()
         first_index = loop.batch_progress.current.ready - 1  # Lightning counted this call's first batch
         step = self.global_step
-        steps, loss = 0, None
+        steps, loss, finished = 0, None, False
         self.fusing = True
-        while (
-            steps < self.steps_per_call and not dataloader_iter.done and (max_steps == -1 or step < max_steps)
-        ):
-            try:
+        try:
+            while (
+                steps < self.steps_per_call
+                and not dataloader_iter.done
+                and (max_steps == -1 or step < max_steps)
+            ):
                 batch, _, _ = next(dataloader_iter)
-            except StopIteration:  # a loader without a length finds its end only here
-                break
-            loss = self.train_loss(to_device(batch))
-            if scaled:
-                # 16-mixed: Lightning's manual-optimisation API scales the loss and unscales the gradients.
-                optimizer.zero_grad()
-                self.manual_backward(loss)
-                optimizer.step()
-            else:
-                # The torch optimiser itself: Lightning's wrappers cost ~0.1 ms per step here.
-                optimizer.optimizer.zero_grad()
-                loss.backward()
-                optimizer.optimizer.step()
-                progress.increment_ready()
-                progress.increment_completed()  # global_step
-            if every and (step + 1) % every == 0:
-                self._log_step_loss(loss, step)
-            step += 1
-            steps += 1
-            for config in schedulers:  # frequency counts the batches of the epoch, as Lightning's does
-                if (first_index + steps) % config.frequency == 0:
-                    self.lr_scheduler_step(config.scheduler, None)
-        self.fusing = False
-        self.end_fused_call()
-        if steps > 1:
-            # Lightning counts one batch per call; the rest go in here, so that global-step-based
-            # logging, progress and resuming count batches as they do with steps_per_call 1.
-            loop.batch_progress.increment_by(steps - 1, is_last_batch=dataloader_iter.done)
-            loop._batches_that_stepped += steps - 1
+                loss = self.train_loss(to_device(batch))
+                if scaled:
+                    # 16-mixed: Lightning's manual-optimisation API scales the loss, unscales the gradients.
+                    optimizer.zero_grad()
+                    self.manual_backward(loss)
+                    optimizer.step()
+                else:
+                    # The torch optimiser itself: Lightning's wrappers cost ~0.1 ms per step here.
+                    optimizer.optimizer.zero_grad()
+                    loss.backward()
+                    optimizer.optimizer.step()
+                    progress.increment_ready()
+                    progress.increment_completed()  # global_step
+                if every and (step + 1) % every == 0:
+                    self._log_step_loss(loss, step)
+                step += 1
+                steps += 1
+                for config in schedulers:  # frequency counts the batches of the epoch, as Lightning's does
+                    if (first_index + steps) % config.frequency == 0:
+                        self.lr_scheduler_step(config.scheduler, None)
+            finished = True
+        finally:
+            # Also on an exception: the checkpoint Lightning writes then must count what was trained.
+            self.fusing = False
+            self.end_fused_call()
+            # Lightning counts one batch per call, and only a call that returns; the rest go in here,
+            # so that logging steps, progress and resuming count batches as with steps_per_call 1.
+            extra = steps - 1 if finished else steps
+            if extra > 0:
+                loop.batch_progress.increment_by(extra, is_last_batch=dataloader_iter.done)
+                loop._batches_that_stepped += extra
         if dataloader_iter.done:
             for config in trainer.lr_scheduler_configs:
                 if config.interval == "epoch" and (trainer.current_epoch + 1) % config.frequency == 0:
@@ -162,16 +206,15 @@ class FusedSteps:
         to_device = self._batch_mover()
         validation_step = type(self).validation_step
         self.fusing = True
-        for _ in range(self.steps_per_call):
-            if dataloader_iter.done:
-                break
-            try:
+        try:
+            for _ in range(self.steps_per_call):
+                if dataloader_iter.done:
+                    break
                 batch, batch_idx, _ = next(dataloader_iter)
-            except StopIteration:
-                break
-            validation_step(self, to_device(batch), batch_idx)
-        self.fusing = False
-        self.end_fused_call()
+                validation_step(self, to_device(batch), batch_idx)
+        finally:
+            self.fusing = False
+            self.end_fused_call()
 
     def _log_step_loss(self, loss: Tensor, step: int) -> None:
         # Lightning's loop would log it at this step (its logger step counts batches before this one).
@@ -185,8 +228,9 @@ class FusedSteps:
         convert, device = self.trainer.precision_plugin.convert_input, self.device
 
         def to_device(batch: Any) -> Any:
-            return tuple(
-                t.to(device, non_blocking=True) if isinstance(t, Tensor) else t for t in convert(batch)
-            )
+            batch = convert(batch)
+            if type(batch) is tuple:  # the scaffold's (inputs, targets): the short way
+                return tuple(t.to(device, non_blocking=True) if isinstance(t, Tensor) else t for t in batch)
+            return move_data_to_device(batch, device)
 
         return to_device

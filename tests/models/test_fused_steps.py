@@ -167,8 +167,72 @@ def test_more_than_one_device_and_plateau_schedulers_are_refused(tmp_path, monke
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val/loss"}}
 
     monkeypatch.setattr(Classifier, "configure_optimizers", plateau)
-    with pytest.raises(ConfigError, match="cannot step ReduceLROnPlateau"):
+    with pytest.raises(ConfigError, match="cannot train with ReduceLROnPlateau"):
         fit(tmp_path, 8)
+
+
+class OwnOptimizerStep(Classifier):
+    def optimizer_step(self, *args, **kwargs) -> None:
+        super().optimizer_step(*args, **kwargs)
+
+
+class TwoOptimizers(Classifier):
+    def configure_optimizers(self):
+        half = len(list(self.parameters())) // 2
+        parameters = list(self.parameters())
+        return [torch.optim.SGD(parameters[:half], lr=0.1), torch.optim.SGD(parameters[half:], lr=0.1)]
+
+
+class Unsized(DataModule):
+    def train_dataloader(self):
+        loader = super().train_dataloader()
+        return (batch for batch in loader)  # no __len__
+
+
+@pytest.mark.parametrize(
+    "model_class, datamodule_class, shown",
+    [
+        (OwnOptimizerStep, DataModule, "the module's own optimizer_step"),
+        (TwoOptimizers, DataModule, "2 optimisers"),
+        (Classifier, Unsized, "a train loader without a length"),
+    ],
+)
+def test_what_the_fused_steps_would_bypass_is_refused(tmp_path, model_class, datamodule_class, shown):
+    trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    with pytest.raises(ConfigError, match=f"steps_per_call 8 .*{shown}"):
+        trainer.fit(model_class(hidden=(32,), steps_per_call=8), datamodule_class("digits", batch_size=64))
+
+
+@pytest.mark.parametrize("first, then", [(1, 8), (8, 1)], ids=["1-then-8", "8-then-1"])
+def test_a_run_resumed_with_another_steps_per_call_continues_where_it_stopped(
+    tmp_path, one_step_per_call, first, then
+):
+    root, _, reference = one_step_per_call
+    with pytest.raises(SIGTERMException):
+        fit(tmp_path, first, callbacks=[StopAfterBatch(7)])  # K = 1 and 8 both stop after batch 7
+    trainer, model = fit(tmp_path, then, ckpt_path=tmp_path / "version_0" / "checkpoints" / "last.ckpt")
+    assert trainer.global_step == 2 * BATCHES  # not 0 + 2 * 23: the other mode's step counter is carried over
+    assert_same_weights(model, reference)
+    logged, expected = scalars(tmp_path), scalars(root)
+    for tag in ("train/loss", "train/acc", "val/loss", "val/acc"):
+        assert logged[tag] == expected[tag], tag
+
+
+class FailsAtStep30(Classifier):
+    def train_loss(self, batch):
+        if self.global_step == 30:
+            raise RuntimeError("a failing step")
+        return super().train_loss(batch)
+
+
+def test_an_exception_inside_a_call_leaves_the_counts_and_metrics_consistent(tmp_path):
+    with pytest.raises(RuntimeError, match="a failing step"):
+        fit(tmp_path, 8, FailsAtStep30)
+    saved = torch.load(tmp_path / "version_0" / "checkpoints" / "last.ckpt", weights_only=True)
+    epoch_loop = saved["loops"]["fit_loop"]
+    assert saved["global_step"] == 30
+    assert epoch_loop["epoch_loop.batch_progress"]["total"]["completed"] == 30
+    assert epoch_loop["epoch_loop.state_dict"]["_batches_that_stepped"] == 30
 
 
 def test_steps_per_call_below_one_is_refused():
