@@ -38,16 +38,19 @@ class Row:
     @property
     def met(self) -> bool:
         """Whether ``ratio`` satisfies ``target``."""
+        return self._meets(float(self.ratio))
+
+    def _meets(self, value: float) -> bool:
         op, bound = self.target.split()
         compare = {">=": float.__ge__, "<=": float.__le__, "<": float.__lt__, ">": float.__gt__}[op]
-        return compare(float(self.ratio), float(bound))
+        return compare(value, float(bound))
 
     def markdown(self) -> str:
         """The row as a markdown table line."""
         met = "met" if self.met else f"**missed**{f' ({self.note})' if self.note else ''}"
         target = f"{self.target}{self.unit}"
         ratio = f"{self.ratio:.2f}"
-        if Row(self.figure, "", "", "", float(ratio), self.target).met != self.met:
+        if self._meets(float(ratio)) != self.met:
             ratio = f"{self.ratio:.3f}"  # two decimals would hide which side of the target it is on
         cells = [
             self.figure,

@@ -174,7 +174,7 @@ class DataModule(L.LightningDataModule):
             return self._loader(dataset, shuffle=True)
         order = EpochPermutation(len(dataset), self.hparams.seed)
         if self.hparams.num_workers == 0:
-            return IndexBatches(dataset, order, self.hparams.batch_size, pin_memory=self._pin_memory())
+            return self._in_process_loader(dataset, order)
         sampler = IndexBatchSampler(order, self.hparams.batch_size)
         return ResumableLoader(dataset, batch_sampler=sampler, **self._loader_options())
 
@@ -192,15 +192,16 @@ class DataModule(L.LightningDataModule):
 
     def _eval_loader(self, dataset: Dataset | None) -> DataLoader | IndexBatches:
         dataset = self._ready(dataset)
+        world_size, rank = self._ranks()
+        order = EpochPermutation(len(dataset), shuffle=False, rank=rank, world_size=world_size)
         if self.hparams.on_device:
-            world_size, rank = self._ranks()
-            return self._device_loader(
-                dataset, EpochPermutation(len(dataset), shuffle=False, rank=rank, world_size=world_size)
-            )
-        if self.hparams.num_workers == 0 and self._ranks()[0] == 1:
-            order = EpochPermutation(len(dataset), shuffle=False)
-            return IndexBatches(dataset, order, self.hparams.batch_size, pin_memory=self._pin_memory())
+            return self._device_loader(dataset, order)
+        if self.hparams.num_workers == 0 and world_size == 1:
+            return self._in_process_loader(dataset, order)
         return self._loader(dataset, shuffle=False)
+
+    def _in_process_loader(self, dataset: Dataset, order: EpochPermutation) -> IndexBatches:
+        return IndexBatches(dataset, order, self.hparams.batch_size, pin_memory=self._pin_memory())
 
     def _device_loader(self, dataset: Dataset, order: EpochPermutation) -> DeviceBatches:
         # Copied once per split and kept: every epoch (and fit then test) reuses the resident tensors.

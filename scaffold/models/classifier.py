@@ -158,7 +158,7 @@ class Classifier(FusedSteps, FinishValidationFirst, L.LightningModule):
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         """Accumulate the validation loss and accuracy (logged at the end of the epoch)."""
-        self._evaluate(batch, self.val_loss, self.val_acc)
+        self._loss(batch, self.val_acc, self.val_loss)
 
     def on_validation_epoch_end(self) -> None:
         """Log ``val/loss`` and ``val/acc`` over the whole validation set (all DDP ranks)."""
@@ -167,15 +167,12 @@ class Classifier(FusedSteps, FinishValidationFirst, L.LightningModule):
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
         """Accumulate the test loss and accuracy (logged at the end of the epoch)."""
-        self._evaluate(batch, self.test_loss, self.test_acc)
+        self._loss(batch, self.test_acc, self.test_loss)
 
     def on_test_epoch_end(self) -> None:
         """Log ``test/loss`` and ``test/acc`` over the whole test set."""
         self._log_epoch_value("test/loss", self.test_loss)
         self._log_epoch_value("test/acc", self.test_acc)
-
-    def _evaluate(self, batch: Batch, mean_loss: MeanMetric, accuracy: MulticlassAccuracy) -> None:
-        self._loss(batch, accuracy, mean_loss)
 
     def _log_epoch_value(self, name: str, metric: Metric, prog_bar: bool = False) -> Tensor:
         # compute() gathers the counts from every DDP rank once per epoch; logging the Metric object

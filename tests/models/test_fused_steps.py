@@ -178,8 +178,8 @@ class OwnOptimizerStep(Classifier):
 
 class TwoOptimizers(Classifier):
     def configure_optimizers(self):
-        half = len(list(self.parameters())) // 2
         parameters = list(self.parameters())
+        half = len(parameters) // 2
         return [torch.optim.SGD(parameters[:half], lr=0.1), torch.optim.SGD(parameters[half:], lr=0.1)]
 
 
