@@ -73,6 +73,8 @@ class Classifier(FusedSteps, FinishValidationFirst, L.LightningModule):
         self.fuse_steps(steps_per_call)
         # A fused call's (accuracy, logits, targets); a list, so the metric is not made a submodule.
         self._pending: list[tuple[MulticlassAccuracy, Tensor, Tensor]] = []
+        # The evaluation epoch's batch losses and sizes, counted into val/test loss at its end.
+        self._eval_losses: list[tuple[Tensor, int]] = []
         self.net: MLP | None = None
         self.image_shape: tuple[int, int] | None = None
         if num_features is not None and num_classes is not None:
@@ -86,8 +88,11 @@ class Classifier(FusedSteps, FinishValidationFirst, L.LightningModule):
             MulticlassAccuracy(num_classes, average="micro", validate_args=False) for _ in range(3)
         )
         # Evaluation losses are averaged here and logged once per epoch: a self.log per batch cost
-        # ~0.5 ms here, more than the validation step itself. "disable": no NaN scan (a host sync).
-        self.val_loss, self.test_loss = (MeanMetric(nan_strategy="disable") for _ in range(2))
+        # ~0.5 ms here, more than the validation step itself. They take the epoch's batch losses in
+        # one update (_eval_loss_mean): one update per batch cost ~60 us, and one sum over the epoch
+        # is the same float for every steps_per_call. nan_strategy NaN: a NaN batch loss makes the
+        # mean NaN (a diverged run shows it); "disable" would also drop the weights (torchmetrics 1.9).
+        self.val_loss, self.test_loss = (MeanMetric(nan_strategy=float("nan")) for _ in range(2))
         # Saved with the weights: a run resumed mid-epoch logs the same train/acc for that epoch.
         self.train_acc.persistent(True)
 
@@ -113,14 +118,12 @@ class Classifier(FusedSteps, FinishValidationFirst, L.LightningModule):
         """Class scores (logits), shape ``(batch, num_classes)``."""
         return self.net(inputs)
 
-    def _loss(
-        self, batch: Batch, accuracy: MulticlassAccuracy, mean_loss: MeanMetric | None = None
-    ) -> Tensor:
+    def _loss(self, batch: Batch, accuracy: MulticlassAccuracy, evaluating: bool = False) -> Tensor:
         inputs, targets = batch
         logits = self(inputs)
         loss = F.cross_entropy(logits, targets)
-        if mean_loss is not None:
-            mean_loss.update(loss, weight=len(targets))
+        if evaluating:
+            self._eval_losses.append((loss.detach(), len(targets)))
         if self.fusing:
             # Counted once per fused call (end_fused_call): one update costs ~60 us here.
             self._pending.append((accuracy, logits.detach(), targets))
@@ -158,21 +161,38 @@ class Classifier(FusedSteps, FinishValidationFirst, L.LightningModule):
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         """Accumulate the validation loss and accuracy (logged at the end of the epoch)."""
-        self._loss(batch, self.val_acc, self.val_loss)
+        self._loss(batch, self.val_acc, evaluating=True)
+
+    def on_validation_epoch_start(self) -> None:
+        """Start the epoch's loss list empty (an interrupted validation may have left batches in it)."""
+        self._eval_losses.clear()
 
     def on_validation_epoch_end(self) -> None:
         """Log ``val/loss`` and ``val/acc`` over the whole validation set (all DDP ranks)."""
-        self._log_epoch_value("val/loss", self.val_loss)
+        self._log_epoch_value("val/loss", self._eval_loss_mean(self.val_loss))
         self.log("hp_metric", self._log_epoch_value("val/acc", self.val_acc, prog_bar=True), batch_size=1)
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
         """Accumulate the test loss and accuracy (logged at the end of the epoch)."""
-        self._loss(batch, self.test_acc, self.test_loss)
+        self._loss(batch, self.test_acc, evaluating=True)
+
+    def on_test_epoch_start(self) -> None:
+        """Start the epoch's loss list empty."""
+        self._eval_losses.clear()
 
     def on_test_epoch_end(self) -> None:
         """Log ``test/loss`` and ``test/acc`` over the whole test set."""
-        self._log_epoch_value("test/loss", self.test_loss)
+        self._log_epoch_value("test/loss", self._eval_loss_mean(self.test_loss))
         self._log_epoch_value("test/acc", self.test_acc)
+
+    def _eval_loss_mean(self, mean_loss: MeanMetric) -> MeanMetric:
+        # The batch losses weighted by batch size, in one update (a rank may have had no batch).
+        if self._eval_losses:
+            losses, sizes = zip(*self._eval_losses, strict=True)
+            self._eval_losses.clear()
+            weights = torch.tensor(sizes, dtype=losses[0].dtype, device=losses[0].device)
+            mean_loss.update(torch.stack(losses), weight=weights)
+        return mean_loss
 
     def _log_epoch_value(self, name: str, metric: Metric, prog_bar: bool = False) -> Tensor:
         # compute() gathers the counts from every DDP rank once per epoch; logging the Metric object

@@ -62,6 +62,31 @@ def test_trains_on_digits_and_reloads_without_data(tmp_path):
     assert results["test/acc"] == pytest.approx(metrics["val/acc"].item(), abs=1e-6)  # test = val part here
 
 
+@pytest.mark.parametrize("steps_per_call", [1, 4])
+def test_eval_loss_is_the_mean_over_every_row_of_the_set(tmp_path, steps_per_call):
+    data = DataModule("digits", batch_size=100)  # 360 validation rows: the last batch has 60
+    model = Classifier(hidden=(16,), steps_per_call=steps_per_call, sample_images=0)
+    fit = trainer(tmp_path, max_epochs=1, limit_train_batches=3)
+    fit.fit(model, data)
+    inputs, targets = data.val_set.__getitems__(range(len(data.val_set)))
+    model.eval()
+    with torch.no_grad():
+        expected = torch.nn.functional.cross_entropy(model(inputs), targets)
+    torch.testing.assert_close(fit.callback_metrics["val/loss"], expected)
+    results = trainer(tmp_path).test(model, data, verbose=False)[0]
+    assert results["test/loss"] == pytest.approx(expected.item(), rel=1e-5)  # digits: test = val part
+
+
+def test_a_nan_batch_loss_makes_the_eval_loss_nan(tmp_path):
+    data = DataModule("digits", batch_size=100)
+    data.setup("fit")
+    model = Classifier(hidden=(16,), sample_images=0, num_features=64, num_classes=10)
+    with torch.no_grad():
+        model.net[-1].bias[0] = float("nan")  # every row's loss is NaN: a diverged model
+    results = trainer(tmp_path).validate(model, data, verbose=False)[0]
+    assert torch.isnan(torch.tensor(results["val/loss"]))
+
+
 def test_sample_images_reach_tensorboard(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
