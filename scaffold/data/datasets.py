@@ -1,9 +1,12 @@
-"""The chapter's datasets (1.5, exercises 6-7): arrays, a libsvm file, memory-mapped ``.npy`` files.
+"""The chapter's datasets (1.5, exercise 7): arrays and memory-mapped ``.npy`` files (libsvm: ``libsvm.py``).
 
 Each converts one row in ``__getitem__`` (float32 inputs, int64 targets), as the chapter's
 ``SimpleDataset`` does, and also a whole batch in ``__getitems__`` with one numpy index: PyTorch's
 DataLoader calls ``__getitems__(indices)`` when a dataset has it, so a batch costs one gather
-instead of B Python calls. Pass :func:`as_batch` as the loader's ``collate_fn``.
+instead of B Python calls. Pass :func:`as_batch` as the loader's ``collate_fn``. Each also has a
+:meth:`gatherer`: the same batches by row number, without ``__getitems__``'s checks, so that a
+loader in the training process (:class:`~scaffold.data.loaders.IndexBatches`) composes subsets
+once per epoch and cuts each batch with one call.
 
 Example::
 
@@ -15,9 +18,9 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -43,6 +46,33 @@ def _row(inputs: np.ndarray, target: np.ndarray) -> Batch:
 def _batch(inputs: np.ndarray | Tensor, targets: np.ndarray | Tensor) -> Batch:
     # The gather already copied the rows; share that memory instead of copying again.
     return torch.as_tensor(inputs, dtype=torch.float32), torch.as_tensor(targets, dtype=torch.int64)
+
+
+class Gatherer(NamedTuple):
+    """A dataset's batches by row number: ``dataset.__getitems__(i)`` equals ``gather(rows[i])``.
+
+    ``gather`` takes valid, non-negative int64 row numbers and does not check them; ``rows`` are the
+    dataset's rows in order (None: ``0 .. len - 1``).
+    """
+
+    gather: Callable[[np.ndarray], Batch]
+    rows: np.ndarray | None
+
+
+def _array_gather(inputs: np.ndarray, targets: np.ndarray) -> Callable[[np.ndarray], Batch]:
+    """Rows of the arrays as a batch: two ``index_select`` calls on tensors sharing their memory."""
+    if inputs.dtype != np.float32 or targets.dtype != np.int64:
+        return lambda rows: _batch(inputs[rows], targets[rows])  # _batch converts the dtype
+    with warnings.catch_warnings():
+        # A read-only array (a memmap opened "r") gives a writable tensor, with a warning; it is only read.
+        warnings.simplefilter("ignore", UserWarning)
+        input_rows, target_rows = torch.from_numpy(inputs), torch.from_numpy(targets)
+
+    def gather(rows: np.ndarray) -> Batch:
+        index = torch.from_numpy(rows)
+        return input_rows.index_select(0, index), target_rows.index_select(0, index)
+
+    return gather
 
 
 def _rows(array: np.ndarray, index: np.ndarray) -> np.ndarray | Tensor:
@@ -84,6 +114,10 @@ class ArrayDataset(Dataset[Batch]):
         index = np.asarray(indices, dtype=np.int64)
         return _batch(_rows(self.X, index), _rows(self.y, index))
 
+    def gatherer(self) -> Gatherer:
+        """The batches by row number (see :class:`Gatherer`)."""
+        return Gatherer(_array_gather(self.X, self.y), None)
+
     @property
     def feature_shape(self) -> tuple[int, ...]:
         """The shape of one input row, e.g. ``(8, 8)`` for digits."""
@@ -111,109 +145,15 @@ class IndexedSubset(Dataset[Batch]):
     def __getitems__(self, indices: Sequence[int]) -> Batch:
         return self.dataset.__getitems__(self.indices[np.asarray(indices)])
 
-
-class LibSVMDataset(Dataset[Batch]):
-    """Exercise 6, the chapter's ``libsvm2Dataset``: a libsvm/svmlight file as a classification dataset.
-
-    Parsed by ``sklearn.datasets.load_svmlight_file``; the sparse matrix is kept and densified
-    per row/batch. Labels must be integers; they become contiguous class ids ``0..C-1`` and the
-    original labels are kept in ``classes`` (``classes[target]`` is the file's label).
-
-    Args:
-        path: the libsvm file.
-        n_features: number of features (columns); default: the largest index in the file.
-        zero_based: whether the file's feature indices start at 0; "auto" guesses from the file.
-    """
-
-    def __init__(
-        self, path: str | os.PathLike[str], n_features: int | None = None, zero_based: bool | str = "auto"
-    ) -> None:
-        from sklearn.datasets import load_svmlight_file
-
-        path = Path(path)
-        if not path.is_file():
-            raise ScaffoldError(f"{path}: no such file; set --data.path to a libsvm/svmlight file")
-        try:
-            X, y = load_svmlight_file(
-                str(path), n_features=n_features, zero_based=zero_based, dtype=np.float32
-            )
-        except ValueError as exc:
-            raise ScaffoldError(
-                f"{path}: not a valid libsvm/svmlight file ({exc}); each line must read "
-                f"'<label> <index>:<value> ...' with increasing indices"
-            ) from None
-        fractional = ~np.isfinite(y) | (y != np.round(y))
-        if fractional.any():
-            row = int(np.argmax(fractional))
-            raise ScaffoldError(
-                f"{path}: label {y[row]:g} on data row {row + 1} is not an integer class; "
-                f"give each row an integer class label"
-            )
-        self.classes, targets = np.unique(y.astype(np.int64), return_inverse=True)
-        self.X = _small_indices(X.tocsr())
-        self.y = targets.astype(np.int64)
-        self.path = path
-
-    def __len__(self) -> int:
-        return self.X.shape[0]
-
-    def __getitem__(self, index: int) -> Batch:
-        return _row(self.X[index].toarray()[0], self.y[index])
-
-    def __getitems__(self, indices: Sequence[int]) -> Batch:
-        index = np.asarray(indices, dtype=np.int64)
-        if index.size:  # dense_rows reads memory unchecked: refuse what scipy's indexing would refuse
-            low, high = index.min(), index.max()
-            if low < -len(self) or high >= len(self):
-                raise IndexError(f"row index out of range for {len(self)} rows")
-            if low < 0:
-                index = index % len(self)
-        return _batch(dense_rows(self.X, index), self.y[index])
-
-    @property
-    def feature_shape(self) -> tuple[int, ...]:
-        """``(n_features,)``."""
-        return (self.X.shape[1],)
-
-    @property
-    def targets(self) -> np.ndarray:
-        """All labels, as class ids (``classes[targets]`` are the file's labels)."""
-        return self.y
-
-
-def _small_indices(matrix: Any) -> Any:
-    """``matrix`` with int32 index arrays when they fit, as scipy itself prefers.
-
-    sklearn's parser returns int64 ones; int32 halves their memory and made a batch's densify
-    ~20% faster (100 -> 80 us for 256 x 784 rows at 19% density).
-    """
-    if max(matrix.nnz, *matrix.shape) >= 2**31 or matrix.indices.dtype == np.int32:
-        return matrix
-    indices, indptr = matrix.indices.astype(np.int32), matrix.indptr.astype(np.int32)
-    return type(matrix)((matrix.data, indices, indptr), shape=matrix.shape)
-
-
-def dense_rows(matrix: Any, rows: np.ndarray) -> np.ndarray:
-    """``matrix[rows].toarray()`` for a CSR matrix and valid non-negative ``rows``, in about half the time.
-
-    scipy's public fancy indexing spends ~150 us per 256-row batch in Python-level checks; its own
-    compiled kernels (the ones that indexing ends in) gather and densify in ~100 us. Without them
-    (a future scipy), the public path.
-    """
-    try:
-        from scipy.sparse import _sparsetools
-    except ImportError:
-        return matrix[rows].toarray()
-    indptr, indices, data = matrix.indptr, matrix.indices, matrix.data
-    rows = rows.astype(indptr.dtype, copy=False)
-    sub_indptr = np.zeros(len(rows) + 1, dtype=indptr.dtype)
-    np.cumsum(indptr[rows + 1] - indptr[rows], out=sub_indptr[1:])
-    sub_indices = np.empty(sub_indptr[-1], dtype=indices.dtype)
-    sub_data = np.empty(sub_indptr[-1], dtype=data.dtype)
-    _sparsetools.csr_row_index(len(rows), rows, indptr, indices, data, sub_indices, sub_data)
-    dense = np.zeros((len(rows), matrix.shape[1]), dtype=data.dtype)
-    _sparsetools.csr_todense(len(rows), matrix.shape[1], sub_indptr, sub_indices, sub_data, dense)
-    return dense
+    def gatherer(self) -> Gatherer | None:
+        """The underlying dataset's gatherer, with this subset's rows; None if it has none."""
+        whole = self.dataset.gatherer() if hasattr(self.dataset, "gatherer") else None
+        if whole is None:
+            return None
+        if whole.rows is not None:
+            return Gatherer(whole.gather, whole.rows[self.indices])
+        rows = np.where(self.indices < 0, self.indices + len(self.dataset), self.indices)  # numpy's negatives
+        return Gatherer(whole.gather, rows)
 
 
 class MemmapDataset(Dataset[Batch]):
@@ -273,6 +213,10 @@ class MemmapDataset(Dataset[Batch]):
         x, y = self._open()
         index = np.asarray(indices, dtype=np.int64)
         return _batch(_rows(x, index), _rows(y, index))
+
+    def gatherer(self) -> Gatherer:
+        """The batches by row number (see :class:`Gatherer`), read through this process's mapping."""
+        return Gatherer(_array_gather(*self._open()), None)
 
     @property
     def feature_shape(self) -> tuple[int, ...]:

@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 from torch.utils.data import Dataset
 
-from scaffold.data.datasets import ArrayDataset, LibSVMDataset, MemmapDataset
+from scaffold.data.datasets import ArrayDataset, MemmapDataset
 from scaffold.data.formats import read_idx, write_npy
+from scaffold.data.libsvm import LibSVMDataset
 from scaffold.errors import ScaffoldError
 
 MNIST_FILES = {

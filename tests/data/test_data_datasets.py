@@ -1,4 +1,4 @@
-"""ArrayDataset, IndexedSubset, LibSVMDataset, MemmapDataset (scaffold/data/datasets.py)."""
+"""ArrayDataset, IndexedSubset, MemmapDataset (scaffold/data/datasets.py), LibSVMDataset (data/libsvm.py)."""
 
 from __future__ import annotations
 

@@ -7,8 +7,16 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from scaffold.data import ArrayDataset, as_batch
-from scaffold.data.loaders import DeviceBatches, ResumableLoader, to_device
+from scaffold.data import (
+    ArrayDataset,
+    IndexedSubset,
+    LibSVMDataset,
+    MemmapDataset,
+    Source,
+    as_batch,
+    write_arrays,
+)
+from scaffold.data.loaders import DeviceBatches, IndexBatches, ResumableLoader, to_device
 from scaffold.data.sampling import EpochPermutation, IndexBatchSampler
 
 
@@ -125,3 +133,49 @@ def test_default_loader_with_the_same_sampler_gives_the_same_batches(dataset):
         fast.batch_sampler.sampler.set_epoch(epoch)
         for (x_simple, y_simple), (x_fast, y_fast) in zip(simple, fast, strict=True):
             assert torch.equal(x_simple, x_fast) and torch.equal(y_simple, y_fast)
+
+
+def subsets(tmp_path):
+    """The same 90 of 103 rows in each kind of dataset the scaffold has, as IndexedSubsets."""
+    from sklearn.datasets import dump_svmlight_file
+
+    rng = np.random.default_rng(2)
+    X, y = rng.random((103, 3, 2), dtype=np.float32), rng.integers(0, 5, 103)
+    write_arrays(tmp_path / "mapped", Source(ArrayDataset(X, y)))
+    dump_svmlight_file(X.reshape(103, -1) * (X.reshape(103, -1) > 0.5), y, str(tmp_path / "rows.svm"))
+    rows, mapped = rng.permutation(103)[:90], tmp_path / "mapped"
+    return {
+        "float32 arrays": IndexedSubset(ArrayDataset(X, y), rows),
+        "float64 arrays": IndexedSubset(ArrayDataset(X.astype(np.float64), y), rows),
+        "memmap": IndexedSubset(MemmapDataset(mapped / "x.npy", mapped / "y.npy"), rows),
+        "libsvm": IndexedSubset(LibSVMDataset(tmp_path / "rows.svm", n_features=6), rows),
+        "a subset of a subset, negative indices": IndexedSubset(
+            IndexedSubset(ArrayDataset(X, y), rng.permutation(103)), np.arange(90) - 45
+        ),
+    }
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_index_batches_cut_by_row_number_give_the_getitems_batches(tmp_path, shuffle):
+    for name, part in subsets(tmp_path).items():
+        order = EpochPermutation(len(part), seed=1, shuffle=shuffle)
+        loader = IndexBatches(part, order, 16)
+        assert loader._rows is not None, name  # the subset's rows, composed with each epoch's order
+        for epoch in (0, 1):
+            order.set_epoch(epoch)
+            batches = list(loader)
+            rows = order.order()
+            assert len(batches) == 6, name
+            for start, (inputs, targets) in zip(range(0, 90, 16), batches, strict=True):
+                expected_inputs, expected_targets = part.__getitems__(rows[start : start + 16])
+                assert torch.equal(inputs, expected_inputs) and torch.equal(targets, expected_targets), name
+                assert (inputs.dtype, targets.dtype) == (torch.float32, torch.int64), name
+        loader.load_state_dict({"epoch": 1, "batches": 4})
+        assert [labels.tolist() for _, labels in loader] == [labels.tolist() for _, labels in batches[4:]]
+
+
+def test_index_batches_are_copies_of_the_dataset_rows():
+    rows = ArrayDataset(np.ones((40, 3), dtype=np.float32), np.zeros(40, dtype=np.int64))
+    first, _ = next(iter(IndexBatches(rows, EpochPermutation(40, shuffle=False), 16)))
+    first.zero_()  # a step that edits its batch in place must not edit the dataset
+    assert rows.X.min() == 1
