@@ -20,6 +20,7 @@ only: no logger, metrics, checkpoints), both with batches from host memory.
 from __future__ import annotations
 
 import tempfile
+import time
 from pathlib import Path
 
 import lightning as L
@@ -62,18 +63,23 @@ def split_tensors(datamodule: DataModule) -> Arrays:
     return (*train.__getitems__(range(len(train))), *val.__getitems__(range(len(val))))
 
 
-def plain_loop(arrays: Arrays, seed: int, epochs: int, device: torch.device) -> int:
+def plain_loop(
+    arrays: Arrays, seed: int, epochs: int, device: torch.device, phases: dict[str, float] | None = None
+) -> int:
     """The hand-written loop; returns the number of training samples it trained on.
 
     A batch is one ``index_select`` (the fastest row gather measured here) where the arrays are
     (host memory, or the device when resident there), then a copy to ``device`` unless already
-    there; validation batches are slices.
+    there; validation batches are slices. ``phases``, when given, accumulates the seconds spent
+    training and validating (``"train"``, ``"val"``).
     """
     x_train, y_train, x_val, y_val = arrays
     model = MLP(784, 10, HIDDEN).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=LR)
     order = EpochPermutation(len(y_train), seed=seed)
+    clock = {"train": 0.0, "val": 0.0}
     for epoch in range(epochs):
+        started = time.perf_counter()
         model.train()
         rows = torch.from_numpy(order.order(epoch)).to(x_train.device)
         for start in range(0, len(rows), BATCH):
@@ -84,6 +90,8 @@ def plain_loop(arrays: Arrays, seed: int, epochs: int, device: torch.device) -> 
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+        trained = time.perf_counter()
+        clock["train"] += trained - started
         model.eval()
         correct = torch.zeros((), dtype=torch.int64, device=device)
         total_loss = torch.zeros((), device=device)
@@ -95,6 +103,10 @@ def plain_loop(arrays: Arrays, seed: int, epochs: int, device: torch.device) -> 
                 total_loss += F.cross_entropy(logits, targets, reduction="sum")
                 correct += (logits.argmax(dim=1) == targets).sum()
         accuracy = correct.item() / len(y_val)  # one host sync per epoch, as the scaffold's logging has
+        clock["val"] += time.perf_counter() - trained
+    if phases is not None:
+        for phase, seconds in clock.items():
+            phases[phase] = phases.get(phase, 0.0) + seconds
     print(f"    plain loop: val accuracy {accuracy:.3f} after {epochs} epochs", flush=True)
     return epochs * len(y_train)
 
@@ -135,10 +147,16 @@ def bare_fit(datamodule: DataModule, epochs: int, accelerator: str) -> int:
 
 
 def scaffold_fit(
-    datamodule: DataModule, epochs: int, accelerator: str, root: Path, steps_per_call: int = 1
+    datamodule: DataModule,
+    epochs: int,
+    accelerator: str,
+    root: Path,
+    steps_per_call: int = 1,
+    callbacks: list[L.Callback] | None = None,
 ) -> int:
     """Trainer.fit of the Classifier on the DataModule; returns the number of training samples."""
     trainer = L.Trainer(
+        callbacks=callbacks,
         accelerator=accelerator,
         devices=1,
         max_epochs=epochs,
