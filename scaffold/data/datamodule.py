@@ -11,10 +11,11 @@ Example::
 The train loader shuffles with the order of :class:`~scaffold.data.sampling.EpochPermutation`, a pure
 function of ``(seed, epoch)``, and cuts one index array per batch: in the training process
 (:class:`~scaffold.data.loaders.IndexBatches`, by row number for the scaffold's datasets) with
-``num_workers: 0``, else through a DataLoader's workers and ``__getitems__``. It is resumable mid-epoch: a run interrupted inside an epoch and resumed from
-``last.ckpt`` trains on the rest of that epoch's batches, not on a new epoch. Under DDP the train
-loader is a plain shuffled DataLoader that Lightning shards with its ``DistributedSampler`` (seeded
-by ``seed_everything``); it restarts an interrupted epoch.
+``num_workers: 0``, else through a DataLoader's workers and ``__getitems__``. It is resumable
+mid-epoch: a run interrupted inside an epoch and resumed from ``last.ckpt`` trains on the rest of
+that epoch's batches, not on a new epoch. Under DDP the train loader is a plain shuffled
+DataLoader that Lightning shards with its ``DistributedSampler`` (seeded by ``seed_everything``);
+it restarts an interrupted epoch.
 """
 
 from __future__ import annotations
