@@ -148,6 +148,7 @@ class FusedSteps:
         loop = trainer.fit_loop.epoch_loop
         # Looked up once per call: each lookup through the Trainer costs microseconds per step.
         optimizer = self.optimizers()
+        torch_optimizer = optimizer.optimizer
         scaled = getattr(trainer.precision_plugin, "scaler", None) is not None
         progress = loop.manual_optimization.optim_step_progress
         every, max_steps = trainer.log_every_n_steps, trainer.max_steps
@@ -172,11 +173,11 @@ class FusedSteps:
                     optimizer.step()
                 else:
                     # The torch optimiser itself: Lightning's wrappers cost ~0.1 ms per step here.
-                    optimizer.optimizer.zero_grad()
+                    torch_optimizer.zero_grad()
                     loss.backward()
-                    optimizer.optimizer.step()
+                    torch_optimizer.step()
                     progress.increment_ready()
-                    progress.increment_completed()  # global_step
+                    progress.increment_completed()  # global_step, read by the module's own code too
                 if every and (step + 1) % every == 0:
                     self._log_step_loss(loss, step)
                 step += 1
