@@ -20,7 +20,7 @@ import os
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -57,6 +57,17 @@ class Gatherer(NamedTuple):
 
     gather: Callable[[np.ndarray], Batch]
     rows: np.ndarray | None
+
+
+def gatherer_of(dataset: Any) -> Gatherer:
+    """``dataset.gatherer()`` when it has one, else its own ``__getitems__`` over all its rows."""
+    gatherer = dataset.gatherer() if hasattr(dataset, "gatherer") else None
+    return gatherer if gatherer is not None else Gatherer(dataset.__getitems__, None)
+
+
+def _own_getitems(dataset: Any, cls: type) -> bool:
+    """Whether ``dataset`` batches with ``cls.__getitems__``: a subclass may transform its batches there."""
+    return type(dataset).__getitems__ is cls.__getitems__
 
 
 def _array_gather(inputs: np.ndarray, targets: np.ndarray) -> Callable[[np.ndarray], Batch]:
@@ -114,8 +125,10 @@ class ArrayDataset(Dataset[Batch]):
         index = np.asarray(indices, dtype=np.int64)
         return _batch(_rows(self.X, index), _rows(self.y, index))
 
-    def gatherer(self) -> Gatherer:
-        """The batches by row number (see :class:`Gatherer`)."""
+    def gatherer(self) -> Gatherer | None:
+        """The batches by row number (see :class:`Gatherer`); None if a subclass overrides __getitems__."""
+        if not _own_getitems(self, ArrayDataset):
+            return None
         return Gatherer(_array_gather(self.X, self.y), None)
 
     @property
@@ -146,14 +159,19 @@ class IndexedSubset(Dataset[Batch]):
         return self.dataset.__getitems__(self.indices[np.asarray(indices)])
 
     def gatherer(self) -> Gatherer | None:
-        """The underlying dataset's gatherer, with this subset's rows; None if it has none."""
+        """The underlying dataset's gatherer with this subset's rows; None if it has none.
+
+        Raises IndexError for a row index out of the underlying dataset's range (gathers are unchecked).
+        """
         whole = self.dataset.gatherer() if hasattr(self.dataset, "gatherer") else None
-        if whole is None:
+        if whole is None or not _own_getitems(self, IndexedSubset):
             return None
         if whole.rows is not None:
-            return Gatherer(whole.gather, whole.rows[self.indices])
-        rows = np.where(self.indices < 0, self.indices + len(self.dataset), self.indices)  # numpy's negatives
-        return Gatherer(whole.gather, rows)
+            return Gatherer(whole.gather, whole.rows[self.indices])  # numpy checks the range
+        size = len(self.dataset)
+        if len(self.indices) and not (-size <= self.indices.min() and self.indices.max() < size):
+            raise IndexError(f"a subset row index is out of range for {size} rows")
+        return Gatherer(whole.gather, np.where(self.indices < 0, self.indices + size, self.indices))
 
 
 class MemmapDataset(Dataset[Batch]):
@@ -214,8 +232,10 @@ class MemmapDataset(Dataset[Batch]):
         index = np.asarray(indices, dtype=np.int64)
         return _batch(_rows(x, index), _rows(y, index))
 
-    def gatherer(self) -> Gatherer:
+    def gatherer(self) -> Gatherer | None:
         """The batches by row number (see :class:`Gatherer`), read through this process's mapping."""
+        if not _own_getitems(self, MemmapDataset):
+            return None
         return Gatherer(_array_gather(*self._open()), None)
 
     @property

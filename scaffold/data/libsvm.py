@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from torch.utils.data import Dataset
 
-from scaffold.data.datasets import Batch, Gatherer, _batch, _row
+from scaffold.data.datasets import Batch, Gatherer, _batch, _own_getitems, _row
 from scaffold.errors import ScaffoldError
 
 
@@ -72,9 +72,14 @@ class LibSVMDataset(Dataset[Batch]):
                 index = index % len(self)
         return _batch(dense_rows(self.X, index), self.y[index])
 
-    def gatherer(self) -> Gatherer:
+    def gatherer(self) -> Gatherer | None:
         """The batches by row number (see :class:`Gatherer`): densified rows, no range checks."""
-        return Gatherer(lambda rows: _batch(dense_rows(self.X, rows), self.y[rows]), None)
+        if not _own_getitems(self, LibSVMDataset):
+            return None
+        return Gatherer(self._dense_batch, None)
+
+    def _dense_batch(self, rows: np.ndarray) -> Batch:
+        return _batch(dense_rows(self.X, rows), self.y[rows])
 
     @property
     def feature_shape(self) -> tuple[int, ...]:

@@ -18,7 +18,7 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from scaffold.data.datasets import Gatherer
+from scaffold.data.datasets import gatherer_of
 from scaffold.data.sampling import EpochPermutation
 
 Batch = tuple[Tensor, Tensor]
@@ -77,11 +77,12 @@ class IndexBatches(EpochPosition):
     iterable with ``__len__`` as a loader and calls ``set_epoch`` on its ``sampler``.
 
     A dataset with a :meth:`~scaffold.data.datasets.ArrayDataset.gatherer` (the scaffold's own) is
-    cut by row number: a subset's rows are composed with the epoch's order once per epoch, and a
-    batch is one call without ``__getitems__``'s checks (for arrays, two ``index_select``). The
-    checks and layers cost only microseconds alone but ~60 us per batch inside a training step,
-    whose arithmetic evicts them from the caches: figure 1a's training took ~7% longer. Any other
-    dataset is asked for ``__getitems__(index_array)``. The batches are the same either way.
+    cut by row number: a subset's rows are composed with the epoch's order (and range-checked) once
+    per epoch, and a batch is one call without ``__getitems__``'s checks (for arrays, two
+    ``index_select``). The checks and layers cost only microseconds alone but ~60 us per batch
+    inside a training step, whose arithmetic evicts them from the caches: figure 1a's training took
+    ~7% longer. Any other dataset, or one whose class overrides ``__getitems__``, is asked for
+    ``__getitems__(index_array)``. The batches are the same either way.
 
     Args:
         dataset: anything with ``__getitems__(index_array) -> (inputs, targets)``.
@@ -97,10 +98,6 @@ class IndexBatches(EpochPosition):
     ) -> None:
         self.dataset, self.sampler, self.batch_size = dataset, sampler, batch_size
         self.pin_memory = pin_memory
-        gatherer = dataset.gatherer() if hasattr(dataset, "gatherer") else None
-        if gatherer is None:  # any dataset's __getitems__ (DeviceBatches has no dataset: it cuts itself)
-            gatherer = Gatherer(getattr(dataset, "__getitems__", None), None)
-        self._gather, self._rows = gatherer
         self._init_position()
 
     def __len__(self) -> int:
@@ -108,18 +105,21 @@ class IndexBatches(EpochPosition):
 
     def __iter__(self) -> Iterator[Batch]:
         start = self._begin(self.sampler.epoch)
-        order = self._order()
+        epoch = self._prepare_epoch()
         for batch in range(start, len(self)):
             rows = slice(batch * self.batch_size, (batch + 1) * self.batch_size)
             self._done += 1  # counted before the step runs: a checkpoint taken after it includes it
-            yield self._fetch(order, rows)
+            yield self._fetch(epoch, rows)
 
-    def _order(self) -> Any:
+    def _prepare_epoch(self) -> tuple[Callable[[np.ndarray], Batch], np.ndarray]:
+        # Asked for each epoch, not kept: the loader pickles as its dataset does (a memmap by its paths).
+        gather, rows = gatherer_of(self.dataset)
         order = self.sampler.order()
-        return order if self._rows is None else self._rows[order]
+        return gather, (order if rows is None else rows[order])
 
-    def _fetch(self, order: Any, rows: slice) -> Batch:
-        batch = self._gather(order[rows])
+    def _fetch(self, epoch: tuple[Callable[[np.ndarray], Batch], np.ndarray], rows: slice) -> Batch:
+        gather, order = epoch
+        batch = gather(order[rows])
         return tuple(tensor.pin_memory() for tensor in batch) if self.pin_memory else batch
 
 
@@ -134,12 +134,12 @@ class DeviceBatches(IndexBatches):
         super().__init__(None, sampler, batch_size)
         self.inputs, self.targets = inputs, targets
 
-    def _order(self) -> Tensor | None:
+    def _prepare_epoch(self) -> Tensor | None:  # type: ignore[override]
         if not self.sampler.shuffle and self.sampler.world_size == 1:
             return None  # rows in order: batches are slices (views), no gather
         return torch.from_numpy(self.sampler.order()).to(self.inputs.device)
 
-    def _fetch(self, order: Tensor | None, rows: slice) -> Batch:
+    def _fetch(self, order: Tensor | None, rows: slice) -> Batch:  # type: ignore[override]
         if order is None:
             return self.inputs[rows], self.targets[rows]
         index = order[rows]

@@ -190,7 +190,8 @@ class Classifier(FusedSteps, FinishValidationFirst, L.LightningModule):
         if self._eval_losses:
             losses, sizes = zip(*self._eval_losses, strict=True)
             self._eval_losses.clear()
-            weights = torch.tensor(sizes, dtype=losses[0].dtype, device=losses[0].device)
+            # In the metric's dtype: as bfloat16 (bf16-true losses), a batch of 257 rows would weigh 256.
+            weights = torch.tensor(sizes, dtype=mean_loss.dtype, device=losses[0].device)
             mean_loss.update(torch.stack(losses), weight=weights)
         return mean_loss
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 import torch
@@ -16,6 +18,7 @@ from scaffold.data import (
     as_batch,
     write_arrays,
 )
+from scaffold.data.datasets import gatherer_of
 from scaffold.data.loaders import DeviceBatches, IndexBatches, ResumableLoader, to_device
 from scaffold.data.sampling import EpochPermutation, IndexBatchSampler
 
@@ -160,7 +163,7 @@ def test_index_batches_cut_by_row_number_give_the_getitems_batches(tmp_path, shu
     for name, part in subsets(tmp_path).items():
         order = EpochPermutation(len(part), seed=1, shuffle=shuffle)
         loader = IndexBatches(part, order, 16)
-        assert loader._rows is not None, name  # the subset's rows, composed with each epoch's order
+        assert gatherer_of(part).rows is not None, name  # cut by row number, not __getitems__
         for epoch in (0, 1):
             order.set_epoch(epoch)
             batches = list(loader)
@@ -179,3 +182,25 @@ def test_index_batches_are_copies_of_the_dataset_rows():
     first, _ = next(iter(IndexBatches(rows, EpochPermutation(40, shuffle=False), 16)))
     first.zero_()  # a step that edits its batch in place must not edit the dataset
     assert rows.X.min() == 1
+
+
+def test_index_batches_refuse_out_of_range_rows_and_pickle(tmp_path):
+    for name, part in subsets(tmp_path).items():
+        loader = IndexBatches(part, EpochPermutation(len(part), seed=1), 16)
+        again = pickle.loads(pickle.dumps(loader))  # e.g. for ddp_spawn: no gather function is kept
+        assert [y.tolist() for _, y in again] == [y.tolist() for _, y in loader], name
+        base = part.dataset
+        wrong = IndexedSubset(base, np.array([0, -len(base) - 1]))  # below -len: no row of the base
+        with pytest.raises(IndexError, match="out of (range|bounds)"):
+            list(IndexBatches(wrong, EpochPermutation(2), 16))
+
+
+def test_a_subclass_that_transforms_its_batches_keeps_doing_so(dataset):
+    class Scaled(ArrayDataset):
+        def __getitems__(self, indices):
+            inputs, targets = super().__getitems__(indices)
+            return inputs * 0, targets
+
+    part = IndexedSubset(Scaled(dataset.X.astype(np.float32), dataset.y), np.arange(50))
+    inputs, _ = next(iter(IndexBatches(part, EpochPermutation(50), 16)))
+    assert inputs.abs().max() == 0  # its __getitems__ ran, as it does in DataLoader workers

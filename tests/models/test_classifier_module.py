@@ -77,6 +77,14 @@ def test_eval_loss_is_the_mean_over_every_row_of_the_set(tmp_path, steps_per_cal
     assert results["test/loss"] == pytest.approx(expected.item(), rel=1e-5)  # digits: test = val part
 
 
+def test_eval_loss_weighs_batches_exactly_for_bfloat16_losses():
+    model = Classifier(num_features=4, num_classes=3, sample_images=0)
+    model.on_validation_epoch_start()
+    for loss, rows in ((1.0, 256), (3.0, 257)):  # a bfloat16 257 would be 256
+        model._eval_losses.append((torch.tensor(loss, dtype=torch.bfloat16), rows))
+    assert model._eval_loss_mean(model.val_loss).compute().item() == pytest.approx(1027 / 513, rel=1e-6)
+
+
 def test_a_nan_batch_loss_makes_the_eval_loss_nan(tmp_path):
     data = DataModule("digits", batch_size=100)
     data.setup("fit")
