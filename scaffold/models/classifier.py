@@ -164,8 +164,8 @@ class Classifier(FusedSteps, FinishValidationFirst, L.LightningModule):
         self._loss(batch, self.val_acc, evaluating=True)
 
     def on_validation_epoch_start(self) -> None:
-        """Start the epoch's loss list empty (an interrupted validation may have left batches in it)."""
-        self._eval_losses.clear()
+        """Start from zero: a validation stopped by an exception may have left counts behind."""
+        self._start_eval_epoch(self.val_acc, self.val_loss)
 
     def on_validation_epoch_end(self) -> None:
         """Log ``val/loss`` and ``val/acc`` over the whole validation set (all DDP ranks)."""
@@ -177,8 +177,14 @@ class Classifier(FusedSteps, FinishValidationFirst, L.LightningModule):
         self._loss(batch, self.test_acc, evaluating=True)
 
     def on_test_epoch_start(self) -> None:
-        """Start the epoch's loss list empty."""
+        """Start from zero, as validation does."""
+        self._start_eval_epoch(self.test_acc, self.test_loss)
+
+    def _start_eval_epoch(self, accuracy: MulticlassAccuracy, mean_loss: MeanMetric) -> None:
         self._eval_losses.clear()
+        self._pending.clear()
+        accuracy.reset()
+        mean_loss.reset()
 
     def on_test_epoch_end(self) -> None:
         """Log ``test/loss`` and ``test/acc`` over the whole test set."""

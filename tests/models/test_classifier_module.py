@@ -85,6 +85,23 @@ def test_eval_loss_weighs_batches_exactly_for_bfloat16_losses():
     assert model._eval_loss_mean(model.val_loss).compute().item() == pytest.approx(1027 / 513, rel=1e-6)
 
 
+def test_a_validation_stopped_by_an_exception_leaves_nothing_to_the_next(tmp_path):
+    data = DataModule("digits", batch_size=100)
+    model = Classifier(hidden=(16,), sample_images=0, num_features=64, num_classes=10)
+    expected = trainer(tmp_path).validate(model, data, verbose=False)[0]
+
+    def failing_step(batch, batch_idx):
+        Classifier.validation_step(model, batch, batch_idx)
+        if batch_idx == 2:
+            raise RuntimeError("stopped")
+
+    model.validation_step = failing_step
+    with pytest.raises(RuntimeError, match="stopped"):
+        trainer(tmp_path).validate(model, data, verbose=False)
+    del model.validation_step
+    assert trainer(tmp_path).validate(model, data, verbose=False)[0] == expected
+
+
 def test_a_nan_batch_loss_makes_the_eval_loss_nan(tmp_path):
     data = DataModule("digits", batch_size=100)
     data.setup("fit")
