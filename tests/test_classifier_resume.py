@@ -8,6 +8,7 @@ rest of the interrupted epoch's batches, and a stop waits for validation to end.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import time
@@ -139,6 +140,32 @@ def test_a_run_stopped_inside_an_epoch_resumes_exactly(tmp_path, reference, stag
     ]
     resumed = fit_digits(tmp_path, ckpt_path=last)
     assert resumed.global_step == EPOCHS * 23
+    assert_same_run(tmp_path, reference)
+
+
+class SigtermAfterTheHooks(L.Callback):
+    """A real SIGTERM right after validation batch 2's hooks, where Lightning checks its stop flag next."""
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
+        if trainer.current_epoch != 1 or batch_idx != 2 or trainer.sanity_checking:
+            return
+        connector = trainer._logger_connector
+        on_batch_end = connector.on_batch_end
+
+        def signal_then_go_on() -> None:  # runs after the module's hooks, before Lightning's check
+            del connector.on_batch_end
+            os.kill(os.getpid(), signal.SIGTERM)
+            on_batch_end()
+
+        connector.on_batch_end = signal_then_go_on
+
+
+def test_a_sigterm_just_before_lightnings_check_still_waits_for_validation_end(tmp_path, reference):
+    with pytest.raises(SIGTERMException):
+        fit_digits(tmp_path, callbacks=[SigtermAfterTheHooks()])
+    last = run_folder(tmp_path) / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=True)["global_step"] == 2 * 23  # after epoch 1's validation
+    fit_digits(tmp_path, ckpt_path=last)
     assert_same_run(tmp_path, reference)
 
 
