@@ -60,24 +60,53 @@ class Gatherer(NamedTuple):
 
 
 def gatherer_of(dataset: Any) -> Gatherer:
-    """``dataset.gatherer()`` when it has one, else its own ``__getitems__`` over all its rows."""
-    gatherer = dataset.gatherer() if hasattr(dataset, "gatherer") else None
+    """``dataset.gatherer()``, else its ``__getitems__`` over all its rows.
+
+    Not the gatherer when a subclass overrides ``__getitems__`` below the class that defines it: such
+    a subclass may transform its batches there, which the gatherer would skip.
+    """
+    gatherer = _own_gatherer(dataset)
     return gatherer if gatherer is not None else Gatherer(dataset.__getitems__, None)
 
 
-def _own_getitems(dataset: Any, cls: type) -> bool:
-    """Whether ``dataset`` batches with ``cls.__getitems__``: a subclass may transform its batches there."""
-    return type(dataset).__getitems__ is cls.__getitems__
+def _own_gatherer(dataset: Any) -> Gatherer | None:
+    owner = next((cls for cls in type(dataset).__mro__ if "gatherer" in vars(cls)), None)
+    if owner is None or getattr(type(dataset), "__getitems__", None) is not getattr(
+        owner, "__getitems__", None
+    ):
+        return None
+    return dataset.gatherer()
+
+
+def _valid_rows(index: np.ndarray, size: int) -> np.ndarray:
+    """``index`` into ``size`` rows, numpy's negatives made positive; IndexError out of range.
+
+    For the gathers that read memory unchecked (scipy's compiled kernels).
+    """
+    if index.size:
+        low, high = index.min(), index.max()
+        if low < -size or high >= size:
+            raise IndexError(f"row index out of range for {size} rows")
+        if low < 0:
+            return np.where(index < 0, index + size, index)
+    return index
+
+
+def _shared_tensor(array: np.ndarray) -> Tensor:
+    """``torch.from_numpy(array)``: the array's memory, no copy; TypeError for a dtype torch lacks."""
+    if array.flags.writeable:
+        return torch.from_numpy(array)
+    with warnings.catch_warnings():  # entered only here: it costs ~2 us, 5% of a batch
+        # torch warns that a read-only array (a memmap opened "r") gives a writable tensor; it is only read.
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.from_numpy(array)
 
 
 def _array_gather(inputs: np.ndarray, targets: np.ndarray) -> Callable[[np.ndarray], Batch]:
     """Rows of the arrays as a batch: two ``index_select`` calls on tensors sharing their memory."""
     if inputs.dtype != np.float32 or targets.dtype != np.int64:
-        return lambda rows: _batch(inputs[rows], targets[rows])  # _batch converts the dtype
-    with warnings.catch_warnings():
-        # A read-only array (a memmap opened "r") gives a writable tensor, with a warning; it is only read.
-        warnings.simplefilter("ignore", UserWarning)
-        input_rows, target_rows = torch.from_numpy(inputs), torch.from_numpy(targets)
+        return lambda rows: _batch(_rows(inputs, rows), _rows(targets, rows))  # _batch converts the dtype
+    input_rows, target_rows = _shared_tensor(inputs), _shared_tensor(targets)
 
     def gather(rows: np.ndarray) -> Batch:
         index = torch.from_numpy(rows)
@@ -93,14 +122,7 @@ def _rows(array: np.ndarray, index: np.ndarray) -> np.ndarray | Tensor:
     256 x 784 float32 batch took 47 us against 94 us on this project's 2-core machine.
     """
     try:
-        if array.flags.writeable:
-            tensor = torch.from_numpy(array)
-        else:
-            with warnings.catch_warnings():  # entered only here: it costs ~2 us, 5% of a batch
-                # torch warns that a read-only array (a memmap opened "r") gives a writable tensor;
-                # it is only read.
-                warnings.simplefilter("ignore", UserWarning)
-                tensor = torch.from_numpy(array)
+        tensor = _shared_tensor(array)
     except TypeError:  # a dtype torch lacks
         return array[index]
     index = np.where(index < 0, index + len(array), index)  # numpy's negative indices
@@ -125,10 +147,8 @@ class ArrayDataset(Dataset[Batch]):
         index = np.asarray(indices, dtype=np.int64)
         return _batch(_rows(self.X, index), _rows(self.y, index))
 
-    def gatherer(self) -> Gatherer | None:
-        """The batches by row number (see :class:`Gatherer`); None if a subclass overrides __getitems__."""
-        if not _own_getitems(self, ArrayDataset):
-            return None
+    def gatherer(self) -> Gatherer:
+        """The batches by row number (see :class:`Gatherer`; loaders ask through :func:`gatherer_of`)."""
         return Gatherer(_array_gather(self.X, self.y), None)
 
     @property
@@ -163,15 +183,12 @@ class IndexedSubset(Dataset[Batch]):
 
         Raises IndexError for a row index out of the underlying dataset's range (gathers are unchecked).
         """
-        whole = self.dataset.gatherer() if hasattr(self.dataset, "gatherer") else None
-        if whole is None or not _own_getitems(self, IndexedSubset):
+        whole = _own_gatherer(self.dataset)
+        if whole is None:
             return None
         if whole.rows is not None:
             return Gatherer(whole.gather, whole.rows[self.indices])  # numpy checks the range
-        size = len(self.dataset)
-        if len(self.indices) and not (-size <= self.indices.min() and self.indices.max() < size):
-            raise IndexError(f"a subset row index is out of range for {size} rows")
-        return Gatherer(whole.gather, np.where(self.indices < 0, self.indices + size, self.indices))
+        return Gatherer(whole.gather, _valid_rows(self.indices, len(self.dataset)))
 
 
 class MemmapDataset(Dataset[Batch]):
@@ -232,10 +249,8 @@ class MemmapDataset(Dataset[Batch]):
         index = np.asarray(indices, dtype=np.int64)
         return _batch(_rows(x, index), _rows(y, index))
 
-    def gatherer(self) -> Gatherer | None:
+    def gatherer(self) -> Gatherer:
         """The batches by row number (see :class:`Gatherer`), read through this process's mapping."""
-        if not _own_getitems(self, MemmapDataset):
-            return None
         return Gatherer(_array_gather(*self._open()), None)
 
     @property

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from torch.utils.data import Dataset
 
-from scaffold.data.datasets import Batch, Gatherer, _batch, _own_getitems, _row
+from scaffold.data.datasets import Batch, Gatherer, _batch, _row, _valid_rows
 from scaffold.errors import ScaffoldError
 
 
@@ -63,19 +63,11 @@ class LibSVMDataset(Dataset[Batch]):
         return _row(self.X[index].toarray()[0], self.y[index])
 
     def __getitems__(self, indices: Sequence[int]) -> Batch:
-        index = np.asarray(indices, dtype=np.int64)
-        if index.size:  # dense_rows reads memory unchecked: refuse what scipy's indexing would refuse
-            low, high = index.min(), index.max()
-            if low < -len(self) or high >= len(self):
-                raise IndexError(f"row index out of range for {len(self)} rows")
-            if low < 0:
-                index = index % len(self)
-        return _batch(dense_rows(self.X, index), self.y[index])
+        # dense_rows reads memory unchecked: refuse what scipy's indexing would refuse.
+        return self._dense_batch(_valid_rows(np.asarray(indices, dtype=np.int64), len(self)))
 
-    def gatherer(self) -> Gatherer | None:
+    def gatherer(self) -> Gatherer:
         """The batches by row number (see :class:`Gatherer`): densified rows, no range checks."""
-        if not _own_getitems(self, LibSVMDataset):
-            return None
         return Gatherer(self._dense_batch, None)
 
     def _dense_batch(self, rows: np.ndarray) -> Batch:

@@ -18,7 +18,7 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -111,13 +111,13 @@ class IndexBatches(EpochPosition):
             self._done += 1  # counted before the step runs: a checkpoint taken after it includes it
             yield self._fetch(epoch, rows)
 
-    def _prepare_epoch(self) -> tuple[Callable[[np.ndarray], Batch], np.ndarray]:
+    def _prepare_epoch(self) -> Any:  # what _fetch cuts this epoch's batches from
         # Asked for each epoch, not kept: the loader pickles as its dataset does (a memmap by its paths).
         gather, rows = gatherer_of(self.dataset)
         order = self.sampler.order()
         return gather, (order if rows is None else rows[order])
 
-    def _fetch(self, epoch: tuple[Callable[[np.ndarray], Batch], np.ndarray], rows: slice) -> Batch:
+    def _fetch(self, epoch: Any, rows: slice) -> Batch:
         gather, order = epoch
         batch = gather(order[rows])
         return tuple(tensor.pin_memory() for tensor in batch) if self.pin_memory else batch
@@ -134,12 +134,12 @@ class DeviceBatches(IndexBatches):
         super().__init__(None, sampler, batch_size)
         self.inputs, self.targets = inputs, targets
 
-    def _prepare_epoch(self) -> Tensor | None:  # type: ignore[override]
+    def _prepare_epoch(self) -> Tensor | None:
         if not self.sampler.shuffle and self.sampler.world_size == 1:
             return None  # rows in order: batches are slices (views), no gather
         return torch.from_numpy(self.sampler.order()).to(self.inputs.device)
 
-    def _fetch(self, order: Tensor | None, rows: slice) -> Batch:  # type: ignore[override]
+    def _fetch(self, order: Tensor | None, rows: slice) -> Batch:
         if order is None:
             return self.inputs[rows], self.targets[rows]
         index = order[rows]
