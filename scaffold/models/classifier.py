@@ -71,7 +71,7 @@ class Classifier(FusedSteps, FinishValidationFirst, L.LightningModule):
             raise ConfigError(f"model.hidden sizes must be >= 1, got {list(hidden)}")
         self.save_hyperparameters()
         self.fuse_steps(steps_per_call)
-        # A fused call's (accuracy, logits, targets); a list, so the metric is not made a submodule.
+        # A fused call's (accuracy, predicted ids, targets); a list, so the metric is not made a submodule.
         self._pending: list[tuple[MulticlassAccuracy, Tensor, Tensor]] = []
         # The evaluation epoch's batch losses and sizes, counted into val/test loss at its end.
         self._eval_losses: list[tuple[Tensor, int]] = []
@@ -125,8 +125,10 @@ class Classifier(FusedSteps, FinishValidationFirst, L.LightningModule):
         if evaluating:
             self._eval_losses.append((loss.detach(), len(targets)))
         if self.fusing:
-            # Counted once per fused call (end_fused_call): one update costs ~60 us here.
-            self._pending.append((accuracy, logits.detach(), targets))
+            # Counted once per fused call (end_fused_call): one update costs ~60 us here. The argmax
+            # (the metric's own, the same ids) is taken now, while the logits are still in cache:
+            # one argmax over a call's 32 x 256 rows took ~0.5 ms more per call, ~1% of figure 1.
+            self._pending.append((accuracy, logits.argmax(dim=1), targets))
         else:
             accuracy.update(logits, targets)
         return loss
@@ -138,9 +140,9 @@ class Classifier(FusedSteps, FinishValidationFirst, L.LightningModule):
     def end_fused_call(self) -> None:
         """Count the call's predictions into their accuracy (the same counts as one update per batch)."""
         if self._pending:
-            accuracies, logits, targets = zip(*self._pending, strict=True)
+            accuracies, predictions, targets = zip(*self._pending, strict=True)
             self._pending.clear()
-            accuracies[0].update(torch.cat(logits), torch.cat(targets))  # one stage per call
+            accuracies[0].update(torch.cat(predictions), torch.cat(targets))  # one stage per call
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
         """Cross-entropy on one batch; logs ``train/loss`` every ``log_every_n_steps`` steps."""
