@@ -40,7 +40,14 @@ def as_batch(batch: Batch) -> Batch:
 
 def _row(inputs: np.ndarray, target: np.ndarray) -> Batch:
     # torch.tensor copies, so a caller editing the item cannot edit the dataset (or a read-only map).
+    inputs, target = _native(inputs), _native(target)
     return torch.tensor(inputs, dtype=torch.float32), torch.tensor(target, dtype=torch.int64)
+
+
+def _native(array: np.ndarray) -> np.ndarray:
+    """``array`` in this machine's byte order, which torch requires; copied only if it is not."""
+    array = np.asarray(array)
+    return array if array.dtype.isnative else array.astype(array.dtype.newbyteorder("="))
 
 
 def _batch(inputs: np.ndarray | Tensor, targets: np.ndarray | Tensor) -> Batch:
@@ -93,7 +100,7 @@ def _valid_rows(index: np.ndarray, size: int) -> np.ndarray:
 
 
 def _shared_tensor(array: np.ndarray) -> Tensor:
-    """``torch.from_numpy(array)``: the array's memory, no copy; TypeError for a dtype torch lacks."""
+    """``torch.from_numpy(array)``: the array's memory, no copy (errors: see ``_NOT_FOR_TORCH``)."""
     if array.flags.writeable:
         return torch.from_numpy(array)
     with warnings.catch_warnings():  # entered only here: it costs ~2 us, 5% of a batch
@@ -102,11 +109,23 @@ def _shared_tensor(array: np.ndarray) -> Tensor:
         return torch.from_numpy(array)
 
 
+# What torch cannot share or gather, numpy indexes instead: a dtype torch lacks (TypeError), negative
+# strides or another byte order (ValueError), a dtype index_select lacks, e.g. uint32 (NotImplementedError).
+_NOT_FOR_TORCH = (TypeError, ValueError, NotImplementedError)
+
+
 def _array_gather(inputs: np.ndarray, targets: np.ndarray) -> Callable[[np.ndarray], Batch]:
     """Rows of the arrays as a batch: two ``index_select`` calls on tensors sharing their memory."""
+
+    def converting_gather(rows: np.ndarray) -> Batch:
+        return _batch(_rows(inputs, rows), _rows(targets, rows))  # _batch converts the dtype
+
     if inputs.dtype != np.float32 or targets.dtype != np.int64:
-        return lambda rows: _batch(_rows(inputs, rows), _rows(targets, rows))  # _batch converts the dtype
-    input_rows, target_rows = _shared_tensor(inputs), _shared_tensor(targets)
+        return converting_gather
+    try:
+        input_rows, target_rows = _shared_tensor(inputs), _shared_tensor(targets)
+    except _NOT_FOR_TORCH:
+        return converting_gather
 
     def gather(rows: np.ndarray) -> Batch:
         index = torch.from_numpy(rows)
@@ -123,10 +142,10 @@ def _rows(array: np.ndarray, index: np.ndarray) -> np.ndarray | Tensor:
     """
     try:
         tensor = _shared_tensor(array)
-    except TypeError:  # a dtype torch lacks
-        return array[index]
-    index = np.where(index < 0, index + len(array), index)  # numpy's negative indices
-    return tensor.index_select(0, torch.from_numpy(index))
+        positive = np.where(index < 0, index + len(array), index)  # numpy's negative indices
+        return tensor.index_select(0, torch.from_numpy(positive))
+    except _NOT_FOR_TORCH:
+        return _native(array[index])
 
 
 class ArrayDataset(Dataset[Batch]):
@@ -176,7 +195,7 @@ class IndexedSubset(Dataset[Batch]):
         return self.dataset[int(self.indices[index])]
 
     def __getitems__(self, indices: Sequence[int]) -> Batch:
-        return self.dataset.__getitems__(self.indices[np.asarray(indices)])
+        return self.dataset.__getitems__(self.indices[np.asarray(indices, dtype=np.int64)])
 
     def gatherer(self) -> Gatherer | None:
         """The underlying dataset's gatherer with this subset's rows; None if it has none.

@@ -44,9 +44,10 @@ class LibSVMDataset(Dataset[Batch]):
                 f"{path}: not a valid libsvm/svmlight file ({exc}); each line must read "
                 f"'<label> <index>:<value> ...' with increasing indices"
             ) from None
-        fractional = ~np.isfinite(y) | (y != np.round(y))
-        if fractional.any():
-            row = int(np.argmax(fractional))
+        # Also out of int64's range: astype would wrap 1e30 to -2**63.
+        invalid = ~np.isfinite(y) | (y != np.round(y)) | (np.abs(y) >= 2.0**63)
+        if invalid.any():
+            row = int(np.argmax(invalid))
             raise ScaffoldError(
                 f"{path}: label {y[row]:g} on data row {row + 1} is not an integer class; "
                 f"give each row an integer class label"

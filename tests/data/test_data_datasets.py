@@ -13,6 +13,8 @@ from sklearn.datasets import load_svmlight_file
 from torch.utils.data import DataLoader
 
 from scaffold.data import ArrayDataset, IndexedSubset, LibSVMDataset, MemmapDataset, as_batch
+from scaffold.data.loaders import IndexBatches
+from scaffold.data.sampling import EpochPermutation
 from scaffold.errors import ScaffoldError
 
 SVMLIGHT = Path(sklearn.__file__).parent / "datasets" / "tests" / "data"
@@ -59,6 +61,41 @@ def test_items_do_not_share_memory_with_the_arrays(arrays):
     np.testing.assert_array_equal(X, before)
 
 
+LAYOUTS = {  # arrays torch cannot share or gather as they are: numpy gathers them, in native byte order
+    "uint32 labels": lambda X, y: (X, y.astype(np.uint32)),
+    "uint64 labels": lambda X, y: (X, y.astype(np.uint64)),
+    "big-endian": lambda X, y: (X.astype(">f4"), y.astype(">i8")),
+    "reversed views": lambda X, y: (X.astype(np.float32)[::-1], y[::-1]),
+}
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_every_array_layout_gives_the_same_rows_on_every_path(arrays, layout):
+    X, y = LAYOUTS[layout](*arrays)
+    dataset = ArrayDataset(X, y)
+    inputs, labels = torch.tensor(np.array(X, np.float32)), torch.tensor(np.array(y, np.int64))
+    batch = dataset.__getitems__([3, -1, 0])
+    assert torch.equal(batch[0], inputs[[3, 49, 0]]) and torch.equal(batch[1], labels[[3, 49, 0]])
+    assert torch.equal(dataset[7][0], inputs[7]) and dataset[7][1] == labels[7]
+    order = EpochPermutation(50, seed=1)
+    loaded = list(IndexBatches(IndexedSubset(dataset, np.arange(50)), order, batch_size=16))  # gatherer path
+    assert torch.equal(torch.cat([batch[0] for batch in loaded]), inputs[order.order()])
+    assert torch.equal(torch.cat([batch[1] for batch in loaded]), labels[order.order()])
+
+
+def test_memmap_of_big_endian_inputs_and_unsigned_labels(tmp_path, arrays):
+    X, y = arrays
+    np.save(tmp_path / "x.npy", X.astype(">f4"))
+    np.save(tmp_path / "y.npy", y.astype(np.uint16))
+    dataset = MemmapDataset(tmp_path / "x.npy", tmp_path / "y.npy")
+    expected = ArrayDataset(X.astype(np.float32), y)
+    for got, want in zip(dataset.__getitems__([5, 1, -2]), expected.__getitems__([5, 1, -2]), strict=True):
+        assert torch.equal(got, want)
+    gather, _ = dataset.gatherer()
+    for got, want in zip(gather(np.array([9, 0])), expected.__getitems__([9, 0]), strict=True):
+        assert torch.equal(got, want)
+
+
 def test_lengths_must_agree():
     with pytest.raises(ScaffoldError, match="X has 3 rows but y has 2 labels"):
         ArrayDataset(np.zeros((3, 2)), np.zeros(2))
@@ -93,6 +130,8 @@ def test_indexed_subset_maps_indices(arrays):
     assert len(subset) == 3
     assert torch.equal(subset.__getitems__([2, 0])[1], torch.tensor(arrays[1][[30, 10]]))
     assert subset[1][1].item() == arrays[1][20]
+    inputs, labels = subset.__getitems__([])  # an empty list is float64 to numpy
+    assert inputs.shape == (0, 3, 4) and labels.shape == (0,)
 
 
 def test_libsvm_sklearn_test_file_loads():
@@ -123,10 +162,11 @@ def test_libsvm_invalid_sklearn_files_name_the_file(name):
         LibSVMDataset(SVMLIGHT / name)
 
 
-def test_libsvm_non_integer_labels(tmp_path):
+@pytest.mark.parametrize("label, shown", [("2.5", "2.5"), ("1e30", "1e\\+30")])  # 1e30: past int64
+def test_libsvm_non_integer_labels(tmp_path, label, shown):
     path = tmp_path / "reg.svm"
-    path.write_text("1 1:0.5\n2.5 2:1\n")
-    with pytest.raises(ScaffoldError, match=r"reg.svm: label 2.5 on data row 2 is not an integer class"):
+    path.write_text(f"1 1:0.5\n{label} 2:1\n")
+    with pytest.raises(ScaffoldError, match=rf"reg.svm: label {shown} on data row 2 is not an integer class"):
         LibSVMDataset(path)
 
 
