@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -36,7 +37,7 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
             raw = handle.read()
     except FileNotFoundError:
         raise ScaffoldError(f"{path}: no such file") from None
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zlib.error) as exc:  # zlib.error: a corrupt gzip stream
         raise ScaffoldError(f"{path}: cannot read it ({exc}); re-download or re-extract the file") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_DTYPES or raw[3] == 0:
         raise ScaffoldError(

@@ -62,6 +62,15 @@ def test_truncated_gzip_is_refused(tmp_path):
         read_idx(path)
 
 
+def test_corrupt_gzip_is_refused(tmp_path):
+    path = tmp_path / "labels.gz"
+    packed = bytearray(gzip.compress(bytes.fromhex("00000801 00000400") + bytes(range(256)) * 4))
+    packed[10:30] = bytes(b ^ 0xFF for b in packed[10:30])  # inside the deflate stream: zlib.error
+    path.write_bytes(bytes(packed))
+    with pytest.raises(ScaffoldError, match="labels.gz: cannot read it"):
+        read_idx(path)
+
+
 def test_missing_idx_file(tmp_path):
     with pytest.raises(ScaffoldError, match="nope: no such file"):
         read_idx(tmp_path / "nope")
