@@ -47,7 +47,13 @@ class EpochPosition:
         return self._done
 
     def state_dict(self) -> dict[str, int]:
-        """``{"epoch": e, "batches": b}``: b batches of epoch e have been handed out."""
+        """``{"epoch": e, "batches": b}``: b batches of epoch e have been handed out.
+
+        After ``load_state_dict`` and before the next iteration, the loaded position: a checkpoint
+        written in between must not lose it.
+        """
+        if self._resume is not None:
+            return {"epoch": self._resume[0], "batches": self._resume[1]}
         return {"epoch": self._epoch, "batches": self._done}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:

@@ -96,6 +96,16 @@ def test_a_loader_resumed_mid_epoch_yields_the_rest_of_that_epoch(dataset, worke
     assert [labels.tolist() for _, labels in fresh] == full  # the next pass is a whole epoch again
 
 
+def test_a_loaded_position_is_saved_again_before_the_loader_runs(dataset):
+    # A checkpoint written between a resume and the first batch (e.g. by an early callback) keeps it.
+    loader = resumable(dataset)
+    loader.load_state_dict({"epoch": 3, "batches": 4})
+    again = resumable(dataset)
+    again.load_state_dict(loader.state_dict())
+    again.batch_sampler.sampler.set_epoch(3)
+    assert len(list(again)) == 7 - 4
+
+
 def test_a_saved_position_of_another_epoch_is_ignored(dataset):
     loader = resumable(dataset)
     loader.load_state_dict({"epoch": 2, "batches": 7})  # saved at the end of epoch 2
