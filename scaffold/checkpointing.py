@@ -32,7 +32,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     """
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
-        """Write ``checkpoint`` to a temporary file beside ``path``, then rename it into place."""
+        """Write ``checkpoint`` beside a local ``path``, then rename it into place (remote: as Lightning)."""
+        if "://" in str(path):  # a remote filesystem (s3://, memory://, ...): Lightning's writer knows it
+            return super().save_checkpoint(checkpoint, path, storage_options)
         if storage_options is not None:
             raise TypeError(f"{type(self).__name__} takes no storage_options")
         with atomic_path(path, fsync=False) as tmp:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 import re
 import signal
 import sys
@@ -51,8 +52,38 @@ class ScaffoldCLI(LightningCLI):
         trainer.callbacks.append(self.interrupt_report)
         return trainer
 
+    def _add_configure_optimizers_method_to_model(self, subcommand: str | None) -> None:
+        # LightningCLI builds --optimizer from model.parameters() here, before fit's setup would size
+        # a model from its data (the Classifier): with none yet, it would get an empty list.
+        config = self.config_init[subcommand] if subcommand else self.config_init
+        size_for = getattr(self.model, "size_for", None)
+        if config.get("optimizer") is not None and size_for is not None and self.datamodule is not None:
+            self.datamodule.setup(subcommand or "fit")
+            size_for(self.datamodule)
+        super()._add_configure_optimizers_method_to_model(subcommand)
+
+    def _parse_ckpt_path(self) -> None:
+        # LightningCLI reads a checkpoint's hyperparameters before anything is built: a file that is
+        # not a checkpoint gets one error line, not torch.load's traceback.
+        try:
+            super()._parse_ckpt_path()
+        except (pickle.UnpicklingError, EOFError, OSError, RuntimeError) as exc:
+            path = self.config[self.config.subcommand].get("ckpt_path")
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ConfigError(
+                f"--ckpt_path {path}: not a checkpoint this can read ({reason}); give a .ckpt file "
+                "that scaffold fit wrote"
+            ) from None
+
     def before_fit(self) -> None:
-        """Resolve ``--ckpt_path last`` to the newest ``last.ckpt`` and log into its run folder."""
+        """Refuse what ``steps_per_call`` cannot train with; resolve ``--ckpt_path last``.
+
+        The module checks again at fit start, but under ``ddp_spawn`` that runs in the spawned
+        processes, where the error would not reach this one as one line.
+        """
+        check_fused_steps = getattr(self.model, "check_fused_steps", None)
+        if check_fused_steps is not None:
+            check_fused_steps(self.trainer)
         self._resolve_checkpoint("fit")
 
     def before_validate(self) -> None:
@@ -70,7 +101,16 @@ class ScaffoldCLI(LightningCLI):
     def _resolve_checkpoint(self, subcommand: str) -> None:
         config = self.config_init[subcommand]
         logger = self.trainer.logger
-        if config.get("ckpt_path") == "last" and logger is not None and logger.root_dir:
+        if config.get("ckpt_path") == "last" and (logger is None or not logger.root_dir):
+            # Without a logger, checkpoints go to <default_root_dir>/checkpoints (Lightning's rule).
+            # Lightning would go on without one if none is there, evaluating an untrained model.
+            found = Path(self.trainer.default_root_dir) / "checkpoints" / LAST
+            if not found.is_file():
+                raise ConfigError(
+                    f"--ckpt_path last: no {found}; run `scaffold fit` first, or give the checkpoint's path"
+                )
+            config["ckpt_path"] = str(found)
+        elif config.get("ckpt_path") == "last":
             model_class = f"{type(self.model).__module__}.{type(self.model).__qualname__}"
             found = find_last_checkpoint(logger.root_dir, model_class)
             if found is None:

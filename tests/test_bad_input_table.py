@@ -52,6 +52,7 @@ def write_broken_inputs(folder) -> None:
         np.save(folder / name / "y.npy", y)
     (folder / "half_labels.svm").write_text("1 1:2\n0.5 2:1\n")
     (folder / "not_libsvm.txt").write_text("one 1:2\n")
+    (folder / "notes.ckpt").write_text("not a checkpoint\n")
 
 
 ROWS = table_rows()

@@ -71,3 +71,26 @@ def test_predict_on_the_last_checkpoint_gives_one_class_per_test_row(fit_config)
     predicted = fit_config("digits", "--ckpt_path=last", subcommand="predict")
     classes = torch.cat(predicted.trainer.predict_loop.predictions)
     assert classes.shape == (359,) and classes.min() >= 0 and classes.max() <= 9
+
+
+def test_ckpt_path_last_without_a_logger_resumes_from_the_default_checkpoint_folder(fit_config, tmp_path):
+    first = fit_config("digits", "--trainer.logger=false", "--trainer.max_epochs=1")
+    resumed = fit_config("digits", "--trainer.logger=false", "--trainer.max_epochs=2", "--ckpt_path=last")
+    assert resumed.config_init["fit"]["ckpt_path"] == str(tmp_path / "checkpoints" / "last.ckpt")
+    assert resumed.trainer.global_step == 2 * first.trainer.global_step
+
+
+def test_remote_checkpoint_paths_are_written_by_lightnings_own_writer(tmp_path, monkeypatch):
+    import fsspec
+
+    from scaffold.checkpointing import AtomicCheckpointIO
+
+    monkeypatch.chdir(tmp_path)
+    memory = fsspec.filesystem("memory")
+    try:
+        AtomicCheckpointIO().save_checkpoint({"weights": torch.ones(3)}, "memory://run/checkpoints/last.ckpt")
+        with memory.open("/run/checkpoints/last.ckpt", "rb") as saved:
+            assert torch.equal(torch.load(saved, weights_only=True)["weights"], torch.ones(3))
+        assert not any(tmp_path.iterdir())  # not a local folder named "memory:"
+    finally:
+        memory.rm("/run", recursive=True)

@@ -96,3 +96,13 @@ def test_memmap_config_converts_then_trains_with_two_workers(fit_config, tmp_pat
     cli = fit_config("memmap", "--data.path", str(folder), "--trainer.max_epochs=5")
     assert (folder / "x.npy").is_file() and cli.datamodule.hparams.num_workers == 2
     assert cli.trainer.callback_metrics["val/acc"] >= 0.9
+
+
+def test_the_optimizer_option_replaces_the_classifiers_own(fit_config):
+    # LightningCLI builds --optimizer from the parameters before fit, when the data has not sized the net yet.
+    cli = fit_config("digits", "--trainer.max_epochs=1", "--optimizer=SGD", "--optimizer.lr=0.2")
+    optimizer = cli.trainer.optimizers[0]
+    assert type(optimizer) is torch.optim.SGD and optimizer.param_groups[0]["lr"] == 0.2
+    trained = {id(parameter) for group in optimizer.param_groups for parameter in group["params"]}
+    assert trained == {id(parameter) for parameter in cli.model.parameters()}
+    assert cli.trainer.callback_metrics["val/acc"] > 0.5

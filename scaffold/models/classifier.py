@@ -99,20 +99,29 @@ class Classifier(FusedSteps, FinishValidationFirst, L.LightningModule):
     def setup(self, stage: str) -> None:
         """Size the network from the DataModule (or check a checkpoint's size against it)."""
         datamodule = self.trainer.datamodule
-        if datamodule is not None and hasattr(datamodule, "num_features"):
-            found = (datamodule.num_features, datamodule.num_classes)
-            if self.net is None:
-                self._build(*found)
-            elif found != (self.hparams.num_features, self.hparams.num_classes):
-                raise ConfigError(
-                    f"the model has {self.hparams.num_features} inputs and {self.hparams.num_classes} "
-                    f"classes but the data has {found[0]} and {found[1]}; use the data it was trained on"
-                )
-            self.image_shape = datamodule.image_shape
+        if datamodule is not None:
+            self.size_for(datamodule)
         if self.net is None:
             raise ConfigError(
                 "Classifier needs model.num_features and model.num_classes, or a scaffold DataModule (--data)"
             )
+
+    def size_for(self, datamodule: L.LightningDataModule) -> None:
+        """Build the network for a set-up DataModule's data, or check that it fits that data.
+
+        ``setup`` calls it; the CLI calls it earlier when ``--optimizer`` needs the parameters.
+        """
+        if not hasattr(datamodule, "num_features"):
+            return
+        found = (datamodule.num_features, datamodule.num_classes)
+        if self.net is None:
+            self._build(*found)
+        elif found != (self.hparams.num_features, self.hparams.num_classes):
+            raise ConfigError(
+                f"the model has {self.hparams.num_features} inputs and {self.hparams.num_classes} "
+                f"classes but the data has {found[0]} and {found[1]}; use the data it was trained on"
+            )
+        self.image_shape = datamodule.image_shape
 
     def forward(self, inputs: Tensor) -> Tensor:
         """Class scores (logits), shape ``(batch, num_classes)``."""

@@ -20,8 +20,9 @@ What changes with K > 1 (and is refused at fit start where it would silently dif
 * Refused: gradient clipping, gradient accumulation, more than one device or process,
   ``val_check_interval`` other than once per epoch, ``ReduceLROnPlateau`` (Lightning drops its
   ``monitor`` under manual optimisation), more than one optimiser, a train loader without a
-  length, and a module's own ``optimizer_step`` / ``optimizer_zero_grad`` / ``backward``. Other
-  schedulers step as in Lightning's own loop.
+  length, a module's own ``optimizer_step`` / ``optimizer_zero_grad`` / ``backward``, and a
+  ``training_step`` overridden below ``train_loss`` (the fused steps call only ``train_loss``).
+  Other schedulers step as in Lightning's own loop.
 * A stop request (Ctrl-C, SIGTERM) is answered after the call, up to K - 1 batches later.
 * A checkpoint saved with one K resumes with another (see :meth:`FusedSteps.on_load_checkpoint`).
 """
@@ -43,6 +44,11 @@ from scaffold.errors import ConfigError
 
 # LightningModule hooks of Lightning's optimisation loop that the fused steps do not go through.
 BYPASSED_HOOKS = ("optimizer_step", "optimizer_zero_grad", "backward")
+
+
+def _defined_in(cls: type, name: str) -> type | None:
+    """The class in ``cls``'s MRO whose own body defines ``name``."""
+    return next((klass for klass in cls.__mro__ if name in vars(klass)), None)
 
 
 class FusedSteps:
@@ -76,10 +82,17 @@ class FusedSteps:
     def end_fused_call(self) -> None:
         """Called after each fused call's last step: flush what the steps collected (default: nothing)."""
 
-    def check_fused_steps(self) -> None:
-        """Refuse, before fit starts, the Trainer options that K > 1 would silently change."""
-        trainer = self.trainer
-        if self.steps_per_call == 1 or trainer.state.fn != TrainerFn.FITTING:
+    def check_fused_steps(self, trainer: Any = None) -> None:
+        """Refuse, before fit starts, the Trainer options that K > 1 would silently change.
+
+        ``trainer``: the Trainer about to fit, to check before the module is attached to it (the CLI
+        does, in the launching process: under ``ddp_spawn`` the module's own check runs in others).
+        """
+        if trainer is None:
+            trainer = self.trainer
+            if trainer.state.fn != TrainerFn.FITTING:
+                return
+        if self.steps_per_call == 1:
             return
         clashes = []
         if trainer.gradient_clip_val:
@@ -94,6 +107,10 @@ class FusedSteps:
         hooks = [name for name in BYPASSED_HOOKS if is_overridden(name, self)]
         if hooks:
             clashes.append(f"the module's own {', '.join(hooks)} (the fused steps do not call it)")
+        step_owner = _defined_in(type(self), "training_step")
+        loss_owner = _defined_in(type(self), "train_loss")
+        if step_owner is not loss_owner and issubclass(step_owner, loss_owner):  # overridden below train_loss
+            clashes.append("its own training_step (the fused steps train on train_loss; change that instead)")
         if clashes:
             raise ConfigError(
                 f"model.steps_per_call {self.steps_per_call} steps the optimiser itself and cannot be "

@@ -183,6 +183,12 @@ class TwoOptimizers(Classifier):
         return [torch.optim.SGD(parameters[:half], lr=0.1), torch.optim.SGD(parameters[half:], lr=0.1)]
 
 
+class OwnTrainingStep(Classifier):
+    def training_step(self, batch, batch_idx):
+        decay = sum(parameter.square().sum() for parameter in self.parameters())
+        return super().training_step(batch, batch_idx) + 1e-3 * decay
+
+
 class Unsized(DataModule):
     def train_dataloader(self):
         loader = super().train_dataloader()
@@ -194,6 +200,7 @@ class Unsized(DataModule):
     [
         (OwnOptimizerStep, DataModule, "the module's own optimizer_step"),
         (TwoOptimizers, DataModule, "2 optimisers"),
+        (OwnTrainingStep, DataModule, "its own training_step"),
         (Classifier, Unsized, "a train loader without a length"),
     ],
 )
