@@ -13,6 +13,7 @@ import re
 import signal
 import sys
 import warnings
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -65,10 +66,14 @@ class ScaffoldCLI(LightningCLI):
     def _parse_ckpt_path(self) -> None:
         # LightningCLI reads a checkpoint's hyperparameters before anything is built: a file that is
         # not a checkpoint gets one error line, not torch.load's traceback.
+        subcommand = self.config.get("subcommand")
+        path = self.config[subcommand].get("ckpt_path") if subcommand else None
         try:
+            # torch.save writes zip archives; torch.load's errors on other files range from KeyError on.
+            if path and Path(path).is_file() and not zipfile.is_zipfile(path):
+                raise EOFError("not a zip archive, as torch.save writes")
             super()._parse_ckpt_path()
         except (pickle.UnpicklingError, EOFError, OSError, RuntimeError) as exc:
-            path = self.config[self.config.subcommand].get("ckpt_path")
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ConfigError(
                 f"--ckpt_path {path}: not a checkpoint this can read ({reason}); give a .ckpt file "

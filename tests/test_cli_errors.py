@@ -99,3 +99,22 @@ def test_debug_flag_shows_the_traceback(tmp_path):
                 "--debug",
             ]
         )
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"hello\n", b"PK\x03\x04 a truncated zip", "zip"],
+    ids=["text (torch.load: KeyError)", "truncated", "a zip of something else"],
+)
+def test_a_ckpt_path_that_is_not_a_checkpoint_gives_one_error_line(capsys, tmp_path, content):
+    path = tmp_path / "model.ckpt"
+    if content == "zip":
+        import zipfile
+
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("notes.txt", "hello")
+    else:
+        path.write_bytes(content)
+    code, stderr = run_main(capsys, "test", "--config", str(CONFIGS / "digits.yaml"), f"--ckpt_path={path}")
+    assert code == 2
+    assert_one_error_line(stderr, f"--ckpt_path {path}: not a checkpoint this can read (")
