@@ -55,7 +55,13 @@ class _LastCheckpoint(ModelCheckpoint):
     def on_exception(
         self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
     ) -> None:
-        """Write ``last.ckpt`` (Lightning's own hook also writes an ``epoch=E-step=S.ckpt`` beside it)."""
+        """On Ctrl-C or SIGTERM, write ``last.ckpt`` (Lightning's own hook would add ``epoch=E-step=S.ckpt``).
+
+        Not on other exceptions: a crash can stop a step half-way, or come from a diverged state,
+        and the last consistent ``last.ckpt`` (the previous epoch's) is the one to resume from.
+        """
+        if not isinstance(exception, KeyboardInterrupt | SIGTERMException):
+            return
         if not self._should_save_on_exception(trainer):
             return
         if self.save_last:  # records last_model_path in the checkpoint, which a resumed run reuses

@@ -204,7 +204,7 @@ class FusedSteps:
                         self.lr_scheduler_step(config.scheduler, None)
             finished = True
         finally:
-            # Also on an exception: the checkpoint Lightning writes then must count what was trained.
+            # Also on an exception: a checkpoint written then (a second Ctrl-C) must count what was trained.
             self.fusing = False
             self.end_fused_call()
             # Lightning counts one batch per call, and only a call that returns; the rest go in here,

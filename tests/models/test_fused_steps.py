@@ -232,14 +232,16 @@ class FailsAtStep30(Classifier):
         return super().train_loss(batch)
 
 
-def test_an_exception_inside_a_call_leaves_the_counts_and_metrics_consistent(tmp_path):
+def test_a_crash_keeps_the_last_epochs_checkpoint_which_resumes_exactly(tmp_path, one_step_per_call):
+    _, _, reference = one_step_per_call
     with pytest.raises(RuntimeError, match="a failing step"):
-        fit(tmp_path, 8, FailsAtStep30)
-    saved = torch.load(tmp_path / "version_0" / "checkpoints" / "last.ckpt", weights_only=True)
-    epoch_loop = saved["loops"]["fit_loop"]
-    assert saved["global_step"] == 30
-    assert epoch_loop["epoch_loop.batch_progress"]["total"]["completed"] == 30
-    assert epoch_loop["epoch_loop.state_dict"]["_batches_that_stepped"] == 30
+        fit(tmp_path, 8, FailsAtStep30)  # step 30: batch 7 of epoch 1
+    last = tmp_path / "version_0" / "checkpoints" / "last.ckpt"
+    saved = torch.load(last, weights_only=True)
+    assert (saved["global_step"], saved["epoch"]) == (BATCHES, 0)  # epoch 0's, not the crash's
+    trainer, model = fit(tmp_path, 8, ckpt_path=last)
+    assert trainer.global_step == 2 * BATCHES
+    assert_same_weights(model, reference)
 
 
 def test_steps_per_call_below_one_is_refused():
