@@ -27,6 +27,7 @@ import keyword
 import math
 import operator
 import re
+import unicodedata
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 
@@ -164,6 +165,8 @@ class _Translator:
 
     def __init__(self, names: list[str], label: str, text: str | None) -> None:
         self.names = names
+        # Python's parser NFKC-normalises identifiers (the micro sign µ reads as Greek μ): match them so.
+        self.spelled = {unicodedata.normalize("NFKC", name): name for name in names}
         self.label = label
         self.text = text
         self.used: set[str] = set()
@@ -211,9 +214,9 @@ class _Translator:
         """A declared parameter (a closure reading it) or a named constant."""
         if not isinstance(node.ctx, ast.Load):
             raise self.error(node, "assignment is not allowed")
-        if node.id in self.names:
-            self.used.add(node.id)
-            name = node.id
+        if node.id in self.spelled:
+            name = self.spelled[node.id]
+            self.used.add(name)
             return lambda env: env[name]
         if node.id in CONSTANTS:
             return CONSTANTS[node.id]

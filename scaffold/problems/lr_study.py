@@ -123,6 +123,9 @@ def run_study(
         for optimizer in optimizers:
             for lr in lrs:
                 problem = _StudyProblem(objective, dict(init), lr, optimizer, epsilon)
+                vectors = [name for name, value in problem.params.items() if value.numel() != 1]
+                if vectors:  # its table and figure show one number per parameter
+                    raise ConfigError(f"the study takes numbers, not lists: init {vectors[0]!r} is a list")
                 runs.append(_fit(problem, optimizer, lr, steps, blowup))
     return Study(problem.objective, runs)
 

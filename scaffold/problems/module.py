@@ -17,6 +17,7 @@ Example::
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import lightning as L
@@ -68,8 +69,10 @@ class ParameterProblem(L.LightningModule):
         figure: bool = True,
     ) -> None:
         super().__init__()
-        if lr <= 0:
-            raise ConfigError(f"model.lr must be > 0, got {lr}")
+        if not lr > 0 or not math.isfinite(lr):  # `not >` also catches NaN
+            raise ConfigError(f"model.lr must be > 0 and finite, got {lr}")
+        if not momentum >= 0 or not math.isfinite(momentum):
+            raise ConfigError(f"model.momentum must be >= 0 and finite (0: plain descent), got {momentum}")
         if epsilon < 0:
             raise ConfigError(f"model.epsilon must be >= 0 (0 disables the stopping rule), got {epsilon}")
         init = dict(init or {})
@@ -96,7 +99,7 @@ class ParameterProblem(L.LightningModule):
 
     def test_step(self, batch: int, batch_idx: int) -> None:
         """Report the objective at the (loaded) parameters as ``test/loss``."""
-        self.log("test/loss", self())
+        self.log("test/loss", self(), batch_size=1)  # the batch is a bare int: Lightning cannot size it
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         """Log the gradient's 2-norm over all parameters as ``grad_norm``."""
@@ -157,11 +160,16 @@ def _one_item() -> range:
 
 def _initial(name: str, value: InitValue) -> Tensor:
     try:
-        return torch.tensor(value, dtype=torch.float32)
+        tensor = torch.tensor(value, dtype=torch.float32)
     except (TypeError, ValueError) as error:
         raise ConfigError(
             f"model.init {name!r}: {value!r} is not a number or a rectangular list of numbers ({error})"
         ) from None
+    if tensor.numel() == 0 or not torch.isfinite(tensor).all():  # float32: 1e39 is inf
+        raise ConfigError(
+            f"model.init {name!r}: {value!r} must be finite float32 numbers (|x| < 3.4e38), and at least one"
+        )
+    return tensor
 
 
 def _check_names(objective: str | Callable, names: list[str], init: dict[str, InitValue]) -> None:

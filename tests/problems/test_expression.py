@@ -135,6 +135,12 @@ def test_rejections_name_the_offending_part_in_one_line(text, message):
     assert "\n" not in str(error) and len(str(error)) < 600
 
 
+@pytest.mark.parametrize("name", ["\u00b5", "\ufb01"], ids=["micro sign", "fi ligature"])
+def test_a_parameter_name_python_normalises_still_matches_its_declaration(name):
+    objective = compile_expression(f"({name} - 2)**2", [name])  # the parser reads it NFKC-normalised
+    assert objective(torch.tensor(5.0)).item() == 9.0
+
+
 def test_undeclared_parameters_suggest_declaring_them():
     with pytest.raises(ExpressionError, match="unknown name 'x'; parameters declared in model.init: none"):
         ParameterProblem("(x - 2)**2")

@@ -116,3 +116,8 @@ def test_lr_study_example_prints_the_three_regimes(tmp_path, capsys):
     assert "SGD η=0.5: x=2.0000 after 20 steps" in out
     assert "SGD η=1.1: diverged at step 7" in out
     assert (tmp_path / "lr_study.png").exists()
+
+
+def test_a_list_valued_start_is_refused():
+    with pytest.raises(ConfigError, match="the study takes numbers, not lists: init 'x' is a list"):
+        run_study("quadratic", {"x": [1.0, 3.0]}, lrs=[0.1], steps=5)

@@ -32,6 +32,12 @@ def test_quadratic_config_converges_by_the_epsilon_rule(fit_config):
     assert cli.trainer.global_step == chapter_1_3_steps(start=-3.5, eta=0.1, epsilon=1e-5)
 
 
+def test_scaffold_test_evaluates_the_fitted_objective(fit_config):
+    fit_config("quadratic")
+    tested = fit_config("quadratic", "--ckpt_path=last", subcommand="test")
+    assert tested.trainer.callback_metrics["test/loss"].item() < 1e-8  # (x - 2)^2 at x = 2.0000
+
+
 def chapter_1_3_steps(start: float, eta: float, epsilon: float) -> int:
     """How many steps the chapter's hand-written loop takes before a step is <= epsilon."""
     x = torch.tensor([start], requires_grad=True)
@@ -101,6 +107,11 @@ def test_tensor_parameters_are_supported():
         ({"objective": "two_variable", "init": {"x": 1.0}}, "no starting value for 'y'"),
         ({"epsilon": -1.0}, "model.epsilon must be >= 0"),
         ({"lr": 0.0}, "model.lr must be > 0"),
+        ({"lr": float("nan")}, "model.lr must be > 0 and finite, got nan"),
+        ({"momentum": -1.0}, "model.momentum must be >= 0"),
+        ({"init": {"x": float("nan")}}, "model.init 'x': nan must be finite"),
+        ({"init": {"x": 1e39}}, "model.init 'x': 1e.39 must be finite float32"),  # inf in float32
+        ({"init": {"x": []}}, r"model.init 'x': \[\] must be finite .* and at least one"),
     ],
 )
 def test_bad_problem_settings_raise_config_errors(kwargs, message):
