@@ -60,6 +60,8 @@ def main(argv: Sequence[str] | None = None) -> Rosenbrock:
     parser.add_argument("--steps", type=int, default=3000, help="at most this many steps (epochs)")
     parser.add_argument("--out", default="lightning_logs/new_problem", help="folder for last.ckpt")
     args = parser.parse_args(argv)
+    if args.steps < 1:
+        parser.error(f"--steps must be >= 1, got {args.steps}")
 
     problem = Rosenbrock(figure=False)
     trainer = L.Trainer(

@@ -151,7 +151,8 @@ class ScaffoldCLI(LightningCLI):
         elif stop is None:
             why = "the epsilon rule is off"
         else:
-            why = "max_epochs reached before the epsilon rule stopped it"
+            limit = "max_steps" if 0 <= self.trainer.max_steps <= self.trainer.global_step else "max_epochs"
+            why = f"{limit} reached before the epsilon rule stopped it"
         print(f"final parameters: {describe()} after {self.trainer.global_step} steps ({why})")
 
 

@@ -31,7 +31,8 @@ DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 def move_to(obj: T, device: torch.device | str) -> T:
     """The chapter's ``moveTo``: ``obj`` with every tensor (or anything with ``.to``) on ``device``.
 
-    Recurses into lists, tuples (namedtuples rebuilt as the same type), sets, frozensets and dicts
+    Recurses into lists, tuples (namedtuples rebuilt as the same type; a tuple type with its own
+    ``.to``, such as ``PackedSequence``, moves itself), sets, frozensets and dicts
     (keys as well as values, so a tensor used as a key is moved too) and returns the same container
     types; anything else that has a ``.to`` method is moved with it (an ``nn.Module`` is moved in place,
     as ``Module.to`` does); every other object is returned as it is.
@@ -39,6 +40,8 @@ def move_to(obj: T, device: torch.device | str) -> T:
     if isinstance(obj, list):
         return _refill(obj, [move_to(item, device) for item in obj])
     if isinstance(obj, tuple):
+        if callable(getattr(obj, "to", None)):  # moves itself (PackedSequence: batch_sizes stay on the CPU)
+            return obj.to(device)
         items = [move_to(item, device) for item in obj]
         # A namedtuple's constructor takes its fields as arguments, not one iterable.
         return obj._make(items) if hasattr(obj, "_make") else type(obj)(items)

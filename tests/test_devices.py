@@ -89,6 +89,15 @@ def test_move_to_same_device_keeps_tensors_and_types() -> None:
     assert [type(m) for m in moved] == [torch.Tensor, tuple, dict]
 
 
+def test_move_to_lets_a_tuple_type_with_its_own_to_move_itself() -> None:
+    from torch.nn.utils.rnn import pack_padded_sequence
+
+    packed = pack_padded_sequence(torch.ones(2, 3, 4), torch.tensor([3, 2]), batch_first=True)
+    moved = move_to({"packed": packed}, "meta")["packed"]
+    assert type(moved) is type(packed) and moved.data.device.type == "meta"
+    assert moved.batch_sizes.device.type == "cpu"  # as PackedSequence.to keeps it
+
+
 def test_move_to_moves_modules_and_ignores_non_callable_to() -> None:
     class Address:
         to = "someone@example.com"  # an attribute called "to" that is not a method

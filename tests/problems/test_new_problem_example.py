@@ -43,6 +43,13 @@ def test_example_converges_to_rosenbrocks_minimum(example, capsys, tmp_path):
     assert (tmp_path / "checkpoints" / "last.ckpt").exists()
 
 
+def test_a_step_count_below_one_is_a_usage_error(example, capsys):
+    with pytest.raises(SystemExit) as exited:
+        example.main(["--steps", "-5"])
+    assert exited.value.code == 2
+    assert "error: --steps must be >= 1, got -5" in capsys.readouterr().err
+
+
 def test_registered_objective_is_usable_by_name(example):
     assert get_objective("rosenbrock") is example.rosenbrock
     problem = ParameterProblem("rosenbrock", init={"x": -1.5, "y": 2.0})

@@ -32,6 +32,19 @@ def test_quadratic_config_converges_by_the_epsilon_rule(fit_config):
     assert cli.trainer.global_step == chapter_1_3_steps(start=-3.5, eta=0.1, epsilon=1e-5)
 
 
+@pytest.mark.parametrize(
+    "limit, why",
+    [
+        ("--trainer.max_steps=10", "after 10 steps (max_steps reached before the epsilon rule stopped it)"),
+        ("--trainer.max_epochs=10", "after 10 steps (max_epochs reached before the epsilon rule stopped it)"),
+        ("--model.epsilon=0", "(the epsilon rule is off)"),
+    ],
+)
+def test_the_final_line_says_what_stopped_the_run(fit_config, capsys, limit, why):
+    fit_config("quadratic", "--trainer.max_epochs=60", limit)
+    assert why in capsys.readouterr().out
+
+
 def test_scaffold_test_evaluates_the_fitted_objective(fit_config):
     fit_config("quadratic")
     tested = fit_config("quadratic", "--ckpt_path=last", subcommand="test")
