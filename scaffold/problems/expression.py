@@ -4,7 +4,7 @@
 function of ``x`` and ``y`` made of torch calls, with the same values and gradients as the
 hand-written ``two_variable``. The text is only *parsed* (``ast.parse``); each node is checked
 against an allow-list and translated into a closure. Nothing is handed to ``eval``, ``exec`` or a
-code-producing ``compile``, and no name is looked up anywhere but in the tables below, so a config
+code-producing ``compile``, and no name is looked up anywhere but in the tables of ``grammar.py``, so a config
 cannot run code.
 
 Allowed: numbers; the declared parameter names; the constants ``pi`` and ``e`` (a parameter of
@@ -25,7 +25,6 @@ import ast
 import inspect
 import keyword
 import math
-import operator
 import re
 import unicodedata
 import warnings
@@ -33,43 +32,22 @@ from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import Tensor
-from torch.nn import functional
 
 from scaffold.errors import ConfigError
+from scaffold.problems.grammar import (
+    BINARY,
+    CONSTANTS,
+    FORBIDDEN,
+    FUNCTIONS,
+    MAX_DEPTH,
+    MAX_EXPONENT,
+    MAX_LENGTH,
+    MAX_NODES,
+    UNARY,
+    constant_refusal,
+    refusal,
+)
 
-MAX_LENGTH = 1000
-MAX_DEPTH = 50
-MAX_NODES = 1000
-MAX_EXPONENT = 100
-
-FUNCTIONS: dict[str, Callable[[Tensor], Tensor]] = {
-    "abs": torch.abs, "acos": torch.acos, "asin": torch.asin, "atan": torch.atan,
-    "cos": torch.cos, "cosh": torch.cosh, "exp": torch.exp, "expm1": torch.expm1,
-    "log": torch.log, "log1p": torch.log1p, "relu": torch.relu, "sigmoid": torch.sigmoid,
-    "sin": torch.sin, "sinh": torch.sinh, "softplus": functional.softplus, "sqrt": torch.sqrt,
-    "tan": torch.tan, "tanh": torch.tanh,
-}  # fmt: skip
-CONSTANTS: dict[str, float] = {"pi": math.pi, "e": math.e}
-
-_BINARY: dict[type[ast.operator], Callable] = {
-    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
-    ast.Div: operator.truediv, ast.Pow: operator.pow,
-}  # fmt: skip
-_UNARY: dict[type[ast.unaryop], Callable] = {ast.UAdd: operator.pos, ast.USub: operator.neg}
-_SYMBOLS = {
-    ast.FloorDiv: "//", ast.Mod: "%", ast.MatMult: "@", ast.LShift: "<<", ast.RShift: ">>",
-    ast.BitOr: "|", ast.BitXor: "^", ast.BitAnd: "&", ast.Not: "not", ast.Invert: "~",
-}  # fmt: skip
-_FORBIDDEN = {
-    ast.Attribute: "attribute access is", ast.Subscript: "subscripts are", ast.Slice: "slices are",
-    ast.Lambda: "lambdas are", ast.ListComp: "comprehensions are", ast.SetComp: "comprehensions are",
-    ast.DictComp: "comprehensions are", ast.GeneratorExp: "generator expressions are",
-    ast.Compare: "comparisons are", ast.BoolOp: "'and'/'or' are", ast.IfExp: "conditional expressions are",
-    ast.NamedExpr: "assignment expressions (:=) are", ast.Starred: "starred arguments are",
-    ast.Tuple: "tuples are", ast.List: "lists are", ast.Set: "sets are", ast.Dict: "dicts are",
-    ast.JoinedStr: "f-strings are", ast.FormattedValue: "f-strings are", ast.Await: "'await' is",
-    ast.Yield: "'yield' is", ast.YieldFrom: "'yield' is", ast.keyword: "keyword arguments are",
-}  # fmt: skip
 _LINE_END = re.compile(r"\r\n|\r|\n")
 
 Env = Mapping[str, Tensor]
@@ -183,25 +161,25 @@ class _Translator:
             return self.number(node)
         if isinstance(node, ast.Name):
             return self.name(node)
-        if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
+        if isinstance(node, ast.UnaryOp) and type(node.op) in UNARY:
             operand = self.visit(node.operand, depth + 1)
-            op = _UNARY[type(node.op)]
+            op = UNARY[type(node.op)]
             # Negating a Python number cannot overflow or raise, so it is folded in Python.
             return op(operand) if _is_number(operand) else _apply(op, operand)
-        if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
+        if isinstance(node, ast.BinOp) and type(node.op) in BINARY:
             if isinstance(node.op, ast.Pow):
                 self.check_exponent(node.right)
             left, right = self.visit(node.left, depth + 1), self.visit(node.right, depth + 1)
-            return self.combine(node, _BINARY[type(node.op)], left, right)
+            return self.combine(node, BINARY[type(node.op)], left, right)
         if isinstance(node, ast.Call):
             return self.call(node, depth)
-        raise self.error(node, _reason(node))
+        raise self.error(node, refusal(node))
 
     def number(self, node: ast.Constant) -> int | float:
         """A numeric literal (not bool, str, complex, ...), finite and representable as a float."""
         value = node.value
         if type(value) not in (int, float):
-            raise self.error(node, _constant_reason(value))
+            raise self.error(node, constant_refusal(value))
         try:
             as_float = float(value)
         except OverflowError:
@@ -228,16 +206,16 @@ class _Translator:
     def call(self, node: ast.Call, depth: int) -> Part:
         """One positional argument to an allow-listed function, by name."""
         if not isinstance(node.func, ast.Name):
-            forbidden = type(node.func) in _FORBIDDEN
-            reason = _reason(node.func) if forbidden else "calling the result of an expression"
+            forbidden = type(node.func) in FORBIDDEN
+            reason = refusal(node.func) if forbidden else "calling the result of an expression"
             raise self.error(node.func, f"{reason}; only the listed functions can be called, by name")
         if node.func.id not in FUNCTIONS:
             raise self.error(node.func, f"unknown function {node.func.id!r}")
         if node.keywords:
-            raise self.error(node.keywords[0], _reason(node.keywords[0]))
+            raise self.error(node.keywords[0], refusal(node.keywords[0]))
         for arg in node.args:
             if isinstance(arg, ast.Starred):
-                raise self.error(arg, _reason(arg))
+                raise self.error(arg, refusal(arg))
         if len(node.args) != 1:
             raise self.error(node, f"{node.func.id}() takes exactly one argument, got {len(node.args)}")
         function = FUNCTIONS[node.func.id]
@@ -246,7 +224,7 @@ class _Translator:
 
     def check_exponent(self, node: ast.expr) -> None:
         """The right operand of ``**`` must be a number literal, optionally signed, of modest size."""
-        literal = node.operand if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY else node
+        literal = node.operand if isinstance(node, ast.UnaryOp) and type(node.op) in UNARY else node
         is_number = isinstance(literal, ast.Constant) and type(literal.value) in (int, float)
         if not is_number or not abs(literal.value) <= MAX_EXPONENT:
             raise self.error(
@@ -282,23 +260,6 @@ class _Translator:
             f"constants pi and e, + - * / ** (exponent: a number from -{MAX_EXPONENT} to {MAX_EXPONENT}), "
             f"unary + -, parentheses, and the functions {', '.join(sorted(FUNCTIONS))}"
         )
-
-
-def _reason(node: ast.AST) -> str:
-    if isinstance(node, (ast.BinOp, ast.UnaryOp)):
-        return f"the operator {_SYMBOLS.get(type(node.op), type(node.op).__name__)!r} is not allowed"
-    if type(node) in _FORBIDDEN:
-        return f"{_FORBIDDEN[type(node)]} not allowed"
-    if isinstance(node, ast.Call):
-        return "calls are allowed only to the listed functions"
-    return f"{type(node).__name__} is not allowed"
-
-
-def _constant_reason(value: object) -> str:
-    kinds = {bool: "True/False are", str: "strings are", bytes: "bytes are", complex: "complex numbers are"}
-    if value is None or value is Ellipsis:
-        return f"{value!r} is not allowed"
-    return f"{kinds.get(type(value), type(value).__name__ + ' constants are')} not allowed"
 
 
 def _is_number(part: Part) -> bool:
