@@ -29,6 +29,7 @@ from torch.utils.data import Dataset
 
 from scaffold.data.formats import npy_header
 from scaffold.errors import ScaffoldError
+from scaffold.overrides import defined_in, replaced_since
 
 Batch = tuple[Tensor, Tensor]
 
@@ -77,10 +78,8 @@ def gatherer_of(dataset: Any) -> Gatherer:
 
 
 def _own_gatherer(dataset: Any) -> Gatherer | None:
-    owner = next((cls for cls in type(dataset).__mro__ if "gatherer" in vars(cls)), None)
-    if owner is None or getattr(type(dataset), "__getitems__", None) is not getattr(
-        owner, "__getitems__", None
-    ):
+    kind = type(dataset)
+    if defined_in(kind, "gatherer") is None or replaced_since(kind, "__getitems__", "gatherer"):
         return None
     return dataset.gatherer()
 

@@ -41,14 +41,10 @@ from lightning.pytorch.utilities.model_helpers import is_overridden
 from torch import Tensor
 
 from scaffold.errors import ConfigError
+from scaffold.overrides import replaced_since
 
 # LightningModule hooks of Lightning's optimisation loop that the fused steps do not go through.
 BYPASSED_HOOKS = ("optimizer_step", "optimizer_zero_grad", "backward")
-
-
-def _defined_in(cls: type, name: str) -> type | None:
-    """The class in ``cls``'s MRO whose own body defines ``name``."""
-    return next((klass for klass in cls.__mro__ if name in vars(klass)), None)
 
 
 class FusedSteps:
@@ -107,9 +103,7 @@ class FusedSteps:
         hooks = [name for name in BYPASSED_HOOKS if is_overridden(name, self)]
         if hooks:
             clashes.append(f"the module's own {', '.join(hooks)} (the fused steps do not call it)")
-        step_owner = _defined_in(type(self), "training_step")
-        loss_owner = _defined_in(type(self), "train_loss")
-        if step_owner is not loss_owner and issubclass(step_owner, loss_owner):  # overridden below train_loss
+        if replaced_since(type(self), "training_step", "train_loss"):
             clashes.append("its own training_step (the fused steps train on train_loss; change that instead)")
         if clashes:
             raise ConfigError(

@@ -189,6 +189,15 @@ class OwnTrainingStep(Classifier):
         return super().training_step(batch, batch_idx) + 1e-3 * decay
 
 
+class _StepMixin:
+    def training_step(self, batch, batch_idx):
+        return Classifier.training_step(self, batch, batch_idx)
+
+
+class MixedInTrainingStep(_StepMixin, Classifier):
+    pass
+
+
 class Unsized(DataModule):
     def train_dataloader(self):
         loader = super().train_dataloader()
@@ -201,6 +210,7 @@ class Unsized(DataModule):
         (OwnOptimizerStep, DataModule, "the module's own optimizer_step"),
         (TwoOptimizers, DataModule, "2 optimisers"),
         (OwnTrainingStep, DataModule, "its own training_step"),
+        (MixedInTrainingStep, DataModule, "its own training_step"),
         (Classifier, Unsized, "a train loader without a length"),
     ],
 )
