@@ -68,17 +68,21 @@ class ScaffoldCLI(LightningCLI):
         # not a checkpoint gets one error line, not torch.load's traceback.
         subcommand = self.config.get("subcommand")
         path = self.config[subcommand].get("ckpt_path") if subcommand else None
-        try:
-            # torch.save writes zip archives; torch.load's errors on other files range from KeyError on.
-            if path and Path(path).is_file() and not zipfile.is_zipfile(path):
-                raise EOFError("not a zip archive, as torch.save writes")
-            super()._parse_ckpt_path()
-        except (pickle.UnpicklingError, EOFError, OSError, RuntimeError) as exc:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ConfigError(
+
+        def unreadable(reason: str) -> ConfigError:
+            return ConfigError(
                 f"--ckpt_path {path}: not a checkpoint this can read ({reason}); give a .ckpt file "
                 "that scaffold fit wrote"
-            ) from None
+            )
+
+        # torch.save writes zip archives; torch.load's errors on other files range from KeyError on.
+        if path and Path(path).is_file() and not zipfile.is_zipfile(path):
+            raise unreadable("not a zip archive, as torch.save writes")
+        try:
+            super()._parse_ckpt_path()
+        except (pickle.UnpicklingError, EOFError, OSError, RuntimeError) as exc:
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise unreadable(first_line) from None
 
     def before_fit(self) -> None:
         """Refuse what ``steps_per_call`` cannot train with; resolve ``--ckpt_path last``.
