@@ -1,8 +1,7 @@
 """Checkpoints that survive interruption: atomic writes, ``last.ckpt``, and resume hints.
 
 Every ``fit`` keeps ``last.ckpt`` in its run folder (``lightning_logs/version_N/checkpoints``)
-and writes it on Ctrl-C or SIGTERM too; ``--ckpt_path last`` resumes the newest one and logs
-into the same run folder.
+and writes it on Ctrl-C or SIGTERM too; ``--ckpt_path last`` finds it (``scaffold/resume.py``).
 """
 
 from __future__ import annotations
@@ -10,7 +9,6 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -86,42 +84,6 @@ def last_checkpoint(every_epoch: bool = True) -> ModelCheckpoint:
             save_on_exception=True,
         )
     return _LastCheckpoint(save_last=True, save_top_k=0, enable_version_counter=False, save_on_exception=True)
-
-
-def find_last_checkpoint(logs_root: str | os.PathLike[str], model_class: str | None = None) -> Path | None:
-    """The newest ``version_*/checkpoints/last.ckpt`` under a logger's root folder, if any.
-
-    With ``model_class`` (e.g. ``scaffold.models.classifier.Classifier``), only runs whose saved
-    ``config.yaml`` names that model: every config logs into the same ``lightning_logs``.
-    """
-    candidates = [
-        path
-        for path in Path(logs_root).glob(f"version_*/checkpoints/{LAST}")
-        if model_class is None or _run_model_class(path.parent.parent) == model_class
-    ]
-    return max(candidates, key=lambda path: path.stat().st_mtime, default=None)
-
-
-def _run_model_class(run_folder: Path) -> str | None:
-    """The importable name of the model a run's ``config.yaml`` built, if it can be read."""
-    import importlib
-
-    import yaml
-
-    try:
-        class_path = yaml.safe_load((run_folder / "config.yaml").read_text())["model"]["class_path"]
-        module, _, name = class_path.rpartition(".")
-        model = getattr(importlib.import_module(module), name)
-    except (OSError, KeyError, TypeError, ValueError, ImportError, AttributeError, yaml.YAMLError):
-        return None
-    return f"{model.__module__}.{model.__qualname__}"
-
-
-def run_version(checkpoint: Path) -> int | None:
-    """N for a checkpoint inside ``version_N/checkpoints/``, else None."""
-    folder = checkpoint.parent.parent.name
-    number = folder.removeprefix("version_")
-    return int(number) if folder.startswith("version_") and number.isdigit() else None
 
 
 class InterruptReport(L.Callback):

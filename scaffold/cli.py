@@ -22,15 +22,10 @@ from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch import Trainer
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-from scaffold.checkpointing import (
-    LAST,
-    AtomicCheckpointIO,
-    InterruptReport,
-    find_last_checkpoint,
-    run_version,
-)
+from scaffold.checkpointing import AtomicCheckpointIO, InterruptReport
 from scaffold.errors import ConfigError, ScaffoldError, report
 from scaffold.problems.callbacks import ConvergenceStop
+from scaffold.resume import resolve_last, run_version
 
 
 class ScaffoldCLI(LightningCLI):
@@ -43,6 +38,7 @@ class ScaffoldCLI(LightningCLI):
 
     def __init__(self, *args: Any, interrupt_report: InterruptReport | None = None, **kwargs: Any) -> None:
         self.interrupt_report = interrupt_report or InterruptReport()
+        self._last_found: Path | None = None  # the file --ckpt_path last named
         super().__init__(*args, **kwargs)
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
@@ -64,10 +60,15 @@ class ScaffoldCLI(LightningCLI):
         super()._add_configure_optimizers_method_to_model(subcommand)
 
     def _parse_ckpt_path(self) -> None:
-        # LightningCLI reads a checkpoint's hyperparameters before anything is built: a file that is
-        # not a checkpoint gets one error line, not torch.load's traceback.
+        # LightningCLI reads a checkpoint's hyperparameters into the config before anything is built;
+        # `last` becomes its file first, so it is read the same way. A file that is not a checkpoint
+        # gets one error line, not torch.load's traceback.
         subcommand = self.config.get("subcommand")
-        path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        config = self.config[subcommand] if subcommand else None
+        if config is not None and config.get("ckpt_path") == "last":
+            self._last_found = resolve_last(config)
+            config["ckpt_path"] = str(self._last_found)
+        path = config.get("ckpt_path") if config is not None else None
 
         def unreadable(reason: str) -> ConfigError:
             return ConfigError(
@@ -85,7 +86,7 @@ class ScaffoldCLI(LightningCLI):
             raise unreadable(first_line) from None
 
     def before_fit(self) -> None:
-        """Refuse what ``steps_per_call`` cannot train with; resolve ``--ckpt_path last``.
+        """Refuse what ``steps_per_call`` cannot train with; check ``--ckpt_path``; resume the run's folder.
 
         The module checks again at fit start, but under ``ddp_spawn`` that runs in the spawned
         processes, where the error would not reach this one as one line.
@@ -93,46 +94,28 @@ class ScaffoldCLI(LightningCLI):
         check_fused_steps = getattr(self.model, "check_fused_steps", None)
         if check_fused_steps is not None:
             check_fused_steps(self.trainer)
-        self._resolve_checkpoint("fit")
+        self._check_checkpoint("fit")
 
     def before_validate(self) -> None:
-        """Resolve ``--ckpt_path last`` for validate."""
-        self._resolve_checkpoint("validate")
+        """Check ``--ckpt_path`` for validate."""
+        self._check_checkpoint("validate")
 
     def before_test(self) -> None:
-        """Resolve ``--ckpt_path last`` for test."""
-        self._resolve_checkpoint("test")
+        """Check ``--ckpt_path`` for test."""
+        self._check_checkpoint("test")
 
     def before_predict(self) -> None:
-        """Resolve ``--ckpt_path last`` for predict."""
-        self._resolve_checkpoint("predict")
+        """Check ``--ckpt_path`` for predict."""
+        self._check_checkpoint("predict")
 
-    def _resolve_checkpoint(self, subcommand: str) -> None:
+    def _check_checkpoint(self, subcommand: str) -> None:
         config = self.config_init[subcommand]
         logger = self.trainer.logger
-        if config.get("ckpt_path") == "last" and (logger is None or not logger.root_dir):
-            # Without a logger, checkpoints go to <default_root_dir>/checkpoints (Lightning's rule).
-            # Lightning would go on without one if none is there, evaluating an untrained model.
-            found = Path(self.trainer.default_root_dir) / "checkpoints" / LAST
-            if not found.is_file():
-                raise ConfigError(
-                    f"--ckpt_path last: no {found}; run `scaffold fit` first, or give the checkpoint's path"
-                )
-            config["ckpt_path"] = str(found)
-        elif config.get("ckpt_path") == "last":
-            model_class = f"{type(self.model).__module__}.{type(self.model).__qualname__}"
-            found = find_last_checkpoint(logger.root_dir, model_class)
-            if found is None:
-                raise ConfigError(
-                    f"--ckpt_path last: no {LAST} of a {type(self.model).__name__} run under "
-                    f"{logger.root_dir}; run `scaffold fit` first, or give the checkpoint's path"
-                )
-            config["ckpt_path"] = str(found)
-            version = run_version(found)
-            if subcommand == "fit" and version is not None and hasattr(logger, "_version"):
-                logger._version = version  # continue the interrupted run's folder and event files
+        version = run_version(self._last_found) if self._last_found is not None else None
+        if subcommand == "fit" and version is not None and hasattr(logger, "_version"):
+            logger._version = version  # continue the interrupted run's folder and event files
         path = config.get("ckpt_path")
-        if path and path not in ("last", "best") and not Path(path).is_file():
+        if path and path != "best" and not Path(path).is_file():
             raise ConfigError(f"--ckpt_path {path}: no such file; give a checkpoint file, or 'last'")
         if config.get("ckpt_path") and config.get("weights_only") is None:
             config["weights_only"] = True

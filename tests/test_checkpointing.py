@@ -66,6 +66,27 @@ def test_ckpt_path_last_picks_the_newest_run_of_the_same_model(fit_config):
     assert tested.trainer.callback_metrics["test/acc"] > 0.5
 
 
+def test_ckpt_path_last_reads_the_checkpoints_hyperparameters_as_its_file_path_does(fit_config):
+    """A run fitted with other model flags is tested with `--ckpt_path last` alone, as with its path."""
+    fitted = fit_config("digits", "--trainer.max_epochs=1", "--model.hidden=[16]")
+    by_last = fit_config("digits", "--ckpt_path=last", subcommand="test")
+    path = str(Path(fitted.trainer.log_dir) / "checkpoints" / "last.ckpt")
+    by_path = fit_config("digits", f"--ckpt_path={path}", subcommand="test")
+    assert by_last.config_init["test"]["ckpt_path"] == path
+    assert list(by_last.model.hparams.hidden) == list(by_path.model.hparams.hidden) == [16]
+    assert by_last.trainer.callback_metrics["test/acc"] == by_path.trainer.callback_metrics["test/acc"]
+
+
+def test_ckpt_path_last_looks_where_the_configured_logger_keeps_its_runs(fit_config, tmp_path):
+    logger = '{"class_path": "lightning.pytorch.loggers.CSVLogger", "init_args": {"save_dir": "%s"}}'
+    logger %= tmp_path / "csv"
+    fitted = fit_config("digits", "--trainer.max_epochs=1", "--trainer.logger", logger)
+    tested = fit_config("digits", "--trainer.logger", logger, "--ckpt_path=last", subcommand="test")
+    expected = Path(fitted.trainer.log_dir) / "checkpoints" / "last.ckpt"
+    assert Path(tested.config_init["test"]["ckpt_path"]) == expected
+    assert tested.config_init["test"]["ckpt_path"].startswith(str(tmp_path / "csv"))
+
+
 def test_predict_on_the_last_checkpoint_gives_one_class_per_test_row(fit_config):
     fit_config("digits", "--trainer.max_epochs=2")
     predicted = fit_config("digits", "--ckpt_path=last", subcommand="predict")
