@@ -20,7 +20,7 @@ def resolve_last(config: Any) -> Path:
     """The checkpoint ``--ckpt_path last`` names for one subcommand's parsed ``config``; ConfigError if none.
 
     With a logger: the newest ``version_*/checkpoints/last.ckpt`` under its root folder of a run of
-    the configured model class. Without one (``--trainer.logger false``):
+    the same kind (see :func:`run_kind`). Without one (``--trainer.logger false``):
     ``<default_root_dir>/checkpoints/last.ckpt``, Lightning's folder for checkpoints then.
     """
     trainer = config["trainer"]
@@ -32,15 +32,52 @@ def resolve_last(config: Any) -> Path:
                 f"--ckpt_path last: no {found}; run `scaffold fit` first, or give the checkpoint's path"
             )
         return found
-    class_path = _class_path(config.get("model"))
-    found = find_last_checkpoint(logs_root, class_name(class_path) if class_path else None)
+    kind = run_kind(config)
+    found = find_last_checkpoint(logs_root, kind)
     if found is None:
-        model = f" of a {class_path.rpartition('.')[2]} run" if class_path else ""
         raise ConfigError(
-            f"--ckpt_path last: no {LAST}{model} under {logs_root}; run `scaffold fit` first, "
+            f"--ckpt_path last: no {LAST}{_describe(kind)} under {logs_root}; run `scaffold fit` first, "
             "or give the checkpoint's path"
         )
     return found
+
+
+# A run's kind: (model class, its identity init args, data class, its identity init args).
+RunKind = tuple[str | None, dict[str, Any], str | None, dict[str, Any]]
+
+
+def run_kind(config: Any) -> RunKind:
+    """What makes two runs' checkpoints interchangeable for ``last``: same classes, same identity args.
+
+    A class lists the init args that say which problem or data its runs are about in a class
+    attribute ``identity_args`` (``ParameterProblem``: the objective; ``DataModule``: the source);
+    the rest (layer sizes, learning rate, batch size) may differ: the checkpoint's own model
+    hyperparameters are read into the config.
+    """
+    model_class, model_args = _identity(config.get("model"))
+    data_class, data_args = _identity(config.get("data"))
+    return model_class, model_args, data_class, data_args
+
+
+def _identity(spec: Any) -> tuple[str | None, dict[str, Any]]:
+    class_path = _class_path(spec)
+    found = _import(class_path) if class_path else None
+    if found is None:
+        return None, {}
+    init_args = spec.get("init_args") or {}
+    return (
+        f"{found.__module__}.{found.__qualname__}",
+        {key: init_args.get(key) for key in getattr(found, "identity_args", ())},
+    )
+
+
+def _describe(kind: RunKind) -> str:
+    model_class, model_args, data_class, data_args = kind
+    if model_class is None:
+        return ""
+    args = [f"model.{key} {value!r}" for key, value in model_args.items()]
+    args += [f"data.{key} {value!r}" for key, value in data_args.items()]
+    return f" of a {model_class.rpartition('.')[2]} run" + (f" with {', '.join(args)}" if args else "")
 
 
 def _logs_root(logger: Any, default_root_dir: str | None) -> Path | None:
@@ -79,39 +116,39 @@ def _class_path(spec: Any) -> str | None:
     return class_path if isinstance(class_path, str) else None
 
 
-def class_name(class_path: str) -> str | None:
-    """The importable name of the class ``class_path`` names (a re-export's own module), if it imports."""
+def _import(class_path: str) -> type | None:
+    """The class ``class_path`` names, if it imports."""
     module, _, name = class_path.rpartition(".")
     try:
         found = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError, ValueError):
         return None
-    return f"{found.__module__}.{found.__qualname__}"
+    return found if isinstance(found, type) else None
 
 
-def find_last_checkpoint(logs_root: str | os.PathLike[str], model_class: str | None = None) -> Path | None:
+def find_last_checkpoint(logs_root: str | os.PathLike[str], kind: RunKind | None = None) -> Path | None:
     """The newest ``version_*/checkpoints/last.ckpt`` under a logger's root folder, if any.
 
-    With ``model_class`` (e.g. ``scaffold.models.classifier.Classifier``), only runs whose saved
-    ``config.yaml`` names that model: every config logs into the same ``lightning_logs``.
+    With ``kind`` (see :func:`run_kind`), only runs whose saved ``config.yaml`` is of that kind:
+    every config logs into the same ``lightning_logs``.
     """
     candidates = [
         path
         for path in Path(logs_root).glob(f"version_*/checkpoints/{LAST}")
-        if model_class is None or _run_model_class(path.parent.parent) == model_class
+        if kind is None or kind[0] is None or _saved_kind(path.parent.parent) == kind
     ]
     return max(candidates, key=lambda path: path.stat().st_mtime, default=None)
 
 
-def _run_model_class(run_folder: Path) -> str | None:
-    """The importable name of the model a run's ``config.yaml`` built, if it can be read."""
+def _saved_kind(run_folder: Path) -> RunKind | None:
+    """The kind of the run whose ``config.yaml`` is in ``run_folder``, if it can be read."""
     import yaml
 
     try:
-        class_path = yaml.safe_load((run_folder / "config.yaml").read_text())["model"]["class_path"]
-    except (OSError, KeyError, TypeError, yaml.YAMLError):
+        saved = yaml.safe_load((run_folder / "config.yaml").read_text())
+        return run_kind({"model": saved["model"], "data": saved.get("data")})
+    except (OSError, KeyError, TypeError, AttributeError, yaml.YAMLError):
         return None
-    return class_name(class_path) if isinstance(class_path, str) else None
 
 
 def run_version(checkpoint: Path) -> int | None:

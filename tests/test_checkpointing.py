@@ -6,9 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import lightning as L
+import pytest
 import torch
 
 from scaffold import Classifier, DataModule, ParameterProblem
+from scaffold.errors import ConfigError
 
 
 class LastCheckpointProbe(L.Callback):
@@ -85,6 +87,32 @@ def test_ckpt_path_last_looks_where_the_configured_logger_keeps_its_runs(fit_con
     expected = Path(fitted.trainer.log_dir) / "checkpoints" / "last.ckpt"
     assert Path(tested.config_init["test"]["ckpt_path"]) == expected
     assert tested.config_init["test"]["ckpt_path"].startswith(str(tmp_path / "csv"))
+
+
+def test_ckpt_path_last_skips_newer_runs_of_another_problem_or_data_source(fit_config, tmp_path):
+    """A quadratic config resumes the quadratic run, a digits config the digits run: not newer others."""
+    from sklearn.datasets import dump_svmlight_file, load_digits
+
+    quadratic = fit_config("quadratic", "--trainer.max_epochs=3")
+    fit_config("wavy", "--trainer.max_epochs=3")
+    digits = fit_config("digits", "--trainer.max_epochs=1")
+    X, y = load_digits(return_X_y=True)
+    dump_svmlight_file(X[:200], y[:200], str(tmp_path / "digits.svm"))
+    libsvm = ("--data.source=libsvm", f"--data.path={tmp_path}/digits.svm")
+    fit_config("digits", "--trainer.max_epochs=1", *libsvm)
+
+    for config, fitted in (("quadratic", quadratic), ("digits", digits)):
+        tested = fit_config(config, "--ckpt_path=last", subcommand="test")
+        assert tested.config_init["test"]["ckpt_path"] == str(
+            Path(fitted.trainer.log_dir) / "checkpoints" / "last.ckpt"
+        )
+
+
+def test_ckpt_path_last_with_no_run_of_the_problem_names_the_problem(fit_config):
+    fit_config("quadratic", "--trainer.max_epochs=3")
+    expected = "no last.ckpt of a ParameterProblem run with model.objective 'wavy'"
+    with pytest.raises(ConfigError, match=expected):
+        fit_config("wavy", "--ckpt_path=last")
 
 
 def test_predict_on_the_last_checkpoint_gives_one_class_per_test_row(fit_config):

@@ -63,6 +63,9 @@ class DataModule(L.LightningDataModule):
         zero_based: libsvm only: whether feature indices start at 0 ("auto" guesses).
     """
 
+    # Runs on the same source are on the same data: --ckpt_path last resumes only those.
+    identity_args = ("source",)
+
     def __init__(
         self,
         source: SourceName = "digits",

@@ -59,6 +59,9 @@ class ParameterProblem(L.LightningModule):
         figure: at the end of fit, log a figure of the objective with the path taken.
     """
 
+    # Runs with the same objective are the same problem: --ckpt_path last resumes only those.
+    identity_args = ("objective",)
+
     def __init__(
         self,
         objective: str = "quadratic",
