@@ -90,12 +90,12 @@ def _logs_root(logger: Any, default_root_dir: str | None) -> Path | None:
         return Path(default_root_dir or os.getcwd()) / "lightning_logs"
     class_path = _class_path(logger)
     try:
-        if class_path is None:
-            raise TypeError(f"a {type(logger).__name__}, not a class_path")
-        module, _, name = class_path.rpartition(".")
-        init_args = logger.get("init_args")
-        built = getattr(importlib.import_module(module), name)(**(init_args.as_dict() if init_args else {}))
-        root = built.root_dir
+        logger_class = _import(class_path) if class_path else None
+        if logger_class is None:
+            raise TypeError(f"not an importable class_path: {logger!r}")
+        init_args = logger.get("init_args") or {}
+        as_dict = getattr(init_args, "as_dict", None)  # a parsed jsonargparse Namespace
+        root = logger_class(**(as_dict() if as_dict else dict(init_args))).root_dir
     except Exception as exc:  # any logger class: its own errors reach the user when the Trainer is built
         raise ConfigError(
             f"--ckpt_path last: cannot tell where the configured logger keeps its runs ({exc}); "
