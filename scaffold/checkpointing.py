@@ -86,6 +86,52 @@ def last_checkpoint(every_epoch: bool = True) -> ModelCheckpoint:
     return _LastCheckpoint(save_last=True, save_top_k=0, enable_version_counter=False, save_on_exception=True)
 
 
+_OURS = "_added_by_scaffold"  # marks the checkpoint callbacks a scaffold module returned
+
+
+def with_users_checkpoints(trainer: L.Trainer | None, callbacks: list[L.Callback]) -> list[L.Callback]:
+    """A module's ``configure_callbacks`` list, plus the checkpoint callbacks a user gave the Trainer.
+
+    Lightning drops each Trainer callback whose class is that of one of the module's callbacks or
+    a parent of it. The scaffold's are ModelCheckpoints, so a user's
+    ``--trainer.callbacks+=ModelCheckpoint`` vanished without a word; returned with ours, it is
+    kept. Not kept: Lightning's default ``ModelCheckpoint()``, added when none is given (``last.ckpt``
+    holds the same latest epoch), and the scaffold's own from an earlier fit of the same Trainer,
+    which this removes from it (Lightning's rule misses some: it matches each of our classes to
+    one Trainer callback class only).
+    """
+    for callback in callbacks:
+        setattr(callback, _OURS, True)
+    if trainer is None:
+        return callbacks
+    trainer.callbacks = [given for given in trainer.callbacks if not getattr(given, _OURS, False)]
+    replaced = [
+        given
+        for given in trainer.callbacks
+        if isinstance(given, ModelCheckpoint)
+        and not getattr(given, _OURS, False)
+        and not _is_lightnings_default(given)
+        and any(issubclass(type(ours), type(given)) for ours in callbacks)
+    ]
+    return [*callbacks, *replaced]
+
+
+def _is_lightnings_default(callback: ModelCheckpoint) -> bool:
+    """Whether ``callback`` is configured as the ``ModelCheckpoint()`` Lightning adds by default."""
+    return (
+        type(callback) is ModelCheckpoint
+        and callback.monitor is None
+        and callback.dirpath is None
+        and callback.filename is None
+        and callback.save_top_k == 1
+        and not callback.save_last
+        and not callback.save_weights_only
+        and getattr(callback, "_every_n_train_steps", 0) == 0
+        and getattr(callback, "_every_n_epochs", 1) == 1
+        and getattr(callback, "_train_time_interval", None) is None
+    )
+
+
 class InterruptReport(L.Callback):
     """Stops fit cleanly on Ctrl-C or SIGTERM and remembers where ``last.ckpt`` went.
 

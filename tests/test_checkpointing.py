@@ -143,3 +143,39 @@ def test_remote_checkpoint_paths_are_written_by_lightnings_own_writer(tmp_path, 
         assert not any(tmp_path.iterdir())  # not a local folder named "memory:"
     finally:
         memory.rm("/run", recursive=True)
+
+
+def test_a_users_model_checkpoint_is_kept_beside_the_scaffolds(fit_config, tmp_path):
+    """Lightning drops Trainer callbacks of a class the module's own callbacks have; not this one."""
+    mine = ("--trainer.callbacks+=ModelCheckpoint", "--trainer.callbacks.monitor=val/loss")
+    mine += ("--trainer.callbacks.filename=mine-{epoch}", "--trainer.callbacks.save_top_k=-1")
+    fitted = fit_config("digits", "--trainer.max_epochs=2", *mine)
+    files = sorted(p.name for p in (Path(fitted.trainer.log_dir) / "checkpoints").glob("*.ckpt"))
+    assert files == ["best-epoch1-acc" + files[0].removeprefix("best-epoch1-acc"), "last.ckpt"] + [
+        "mine-epoch=0.ckpt",
+        "mine-epoch=1.ckpt",
+    ]
+    problem = fit_config("quadratic", "--trainer.max_epochs=2", *mine[:1], *mine[2:])
+    files = sorted(p.name for p in (Path(problem.trainer.log_dir) / "checkpoints").glob("*.ckpt"))
+    assert files == ["last.ckpt", "mine-epoch=0.ckpt", "mine-epoch=1.ckpt"]
+
+
+def test_checkpoint_callbacks_are_not_doubled_by_a_second_fit_or_a_subclass(tmp_path):
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    class Mine(ModelCheckpoint):  # Lightning keeps a Trainer callback of a class ours do not derive from
+        pass
+
+    trainer = L.Trainer(
+        max_epochs=1,
+        default_root_dir=tmp_path,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[Mine(filename="mine")],
+    )
+    model, data = Classifier(hidden=(8,)), DataModule("digits")
+    trainer.fit(model, datamodule=data)
+    trainer.fit_loop.max_epochs = 2
+    trainer.fit(model, datamodule=data)
+    kinds = sorted(type(c).__name__ for c in trainer.callbacks if isinstance(c, ModelCheckpoint))
+    assert kinds == ["Mine", "ModelCheckpoint", "_LastCheckpoint"]

@@ -26,7 +26,7 @@ from torchmetrics import Metric
 from torchmetrics.aggregation import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
-from scaffold.checkpointing import last_checkpoint
+from scaffold.checkpointing import last_checkpoint, with_users_checkpoints
 from scaffold.errors import ConfigError
 from scaffold.models.fused_steps import FusedSteps
 from scaffold.models.images import image_grid
@@ -230,7 +230,10 @@ class Classifier(FusedSteps, FinishValidationFirst, L.LightningModule):
         return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
 
     def configure_callbacks(self) -> list[L.Callback]:
-        """Keep ``last.ckpt`` (each epoch and on an interrupt) and the best checkpoint by ``val/acc``."""
+        """Keep ``last.ckpt`` (each epoch and on an interrupt) and the best checkpoint by ``val/acc``.
+
+        A ModelCheckpoint given to the Trainer (``--trainer.callbacks+=ModelCheckpoint``) is kept too.
+        """
         if self._trainer is not None:
             self.check_fused_steps()  # the first hook of fit, before Lightning checks the Trainer's options
             if not self.trainer.checkpoint_callbacks:
@@ -242,7 +245,7 @@ class Classifier(FusedSteps, FinishValidationFirst, L.LightningModule):
             filename="best-epoch{epoch}-acc{val/acc:.4f}",
             auto_insert_metric_name=False,
         )
-        return [last_checkpoint(), best]
+        return with_users_checkpoints(self._trainer, [last_checkpoint(), best])
 
     def on_train_start(self) -> None:
         """Log a grid of training inputs to TensorBoard when they are images (the chapter's imshow)."""

@@ -24,7 +24,7 @@ import lightning as L
 import torch
 from torch import Tensor, nn
 
-from scaffold.checkpointing import last_checkpoint
+from scaffold.checkpointing import last_checkpoint, with_users_checkpoints
 from scaffold.errors import ConfigError
 from scaffold.problems.callbacks import ConvergenceStop, DivergenceGuard, TrajectoryFigure
 from scaffold.problems.objectives import OBJECTIVES, Objective, get_objective, parameter_names
@@ -124,7 +124,8 @@ class ParameterProblem(L.LightningModule):
         """The ε stopping rule, the divergence guard, the trajectory figure, and ``last.ckpt``.
 
         ``last.ckpt`` is written at the end of fit and on an interrupt, not every epoch: an
-        epoch here is one step, and a checkpoint per step would triple the run time.
+        epoch here is one step, and a checkpoint per step would triple the run time. A
+        ModelCheckpoint given to the Trainer is kept too.
         """
         callbacks: list[L.Callback] = [DivergenceGuard()]
         if self._trainer is None or self.trainer.checkpoint_callbacks:  # respect enable_checkpointing=False
@@ -133,7 +134,7 @@ class ParameterProblem(L.LightningModule):
             callbacks.append(ConvergenceStop(self.hparams.epsilon))
         if self.hparams.figure and (self._trainer is None or self.trainer.logger is not None):
             callbacks.append(TrajectoryFigure())
-        return callbacks
+        return with_users_checkpoints(self._trainer, callbacks)
 
     def train_dataloader(self) -> range:
         """One empty item: the problem needs no data, only one step per epoch."""
