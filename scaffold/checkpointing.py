@@ -39,8 +39,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             torch.save(checkpoint, tmp)
 
 
-class _LastCheckpoint(ModelCheckpoint):
-    """A ModelCheckpoint for ``last.ckpt`` alone: on an interrupt it writes only that file."""
+class _ScaffoldCheckpoint(ModelCheckpoint):
+    """A checkpoint callback the scaffold's modules add themselves (see :func:`with_users_checkpoints`)."""
 
     @property
     def state_key(self) -> str:
@@ -49,6 +49,25 @@ class _LastCheckpoint(ModelCheckpoint):
         if key is None:
             key = self.__dict__["_cached_state_key"] = super().state_key
         return key
+
+
+class _BestCheckpoint(_ScaffoldCheckpoint):
+    """The best epoch by a metric. Its own class gives it its own state key in a checkpoint: a
+    user's ``ModelCheckpoint`` on the same metric and mode would otherwise share (and overwrite) it."""
+
+    @property
+    def _legacy_state_key(self) -> str:  # type: ignore[override]
+        # Checkpoints written before this class existed keep its state as a plain ModelCheckpoint's.
+        return self.state_key.replace(type(self).__qualname__, ModelCheckpoint.__qualname__, 1)
+
+
+def best_checkpoint(monitor: str, mode: str, filename: str) -> ModelCheckpoint:
+    """A ModelCheckpoint keeping the best epoch by ``monitor`` (``filename`` names no metric prefix)."""
+    return _BestCheckpoint(monitor=monitor, mode=mode, filename=filename, auto_insert_metric_name=False)
+
+
+class _LastCheckpoint(_ScaffoldCheckpoint):
+    """A ModelCheckpoint for ``last.ckpt`` alone: on an interrupt it writes only that file."""
 
     def on_exception(
         self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
@@ -86,9 +105,6 @@ def last_checkpoint(every_epoch: bool = True) -> ModelCheckpoint:
     return _LastCheckpoint(save_last=True, save_top_k=0, enable_version_counter=False, save_on_exception=True)
 
 
-_OURS = "_added_by_scaffold"  # marks the checkpoint callbacks a scaffold module returned
-
-
 def with_users_checkpoints(trainer: L.Trainer | None, callbacks: list[L.Callback]) -> list[L.Callback]:
     """A module's ``configure_callbacks`` list, plus the checkpoint callbacks a user gave the Trainer.
 
@@ -100,16 +116,13 @@ def with_users_checkpoints(trainer: L.Trainer | None, callbacks: list[L.Callback
     which this removes from it (Lightning's rule misses some: it matches each of our classes to
     one Trainer callback class only).
     """
-    for callback in callbacks:
-        setattr(callback, _OURS, True)
     if trainer is None:
         return callbacks
-    trainer.callbacks = [given for given in trainer.callbacks if not getattr(given, _OURS, False)]
+    trainer.callbacks = [given for given in trainer.callbacks if not isinstance(given, _ScaffoldCheckpoint)]
     replaced = [
         given
         for given in trainer.callbacks
         if isinstance(given, ModelCheckpoint)
-        and not getattr(given, _OURS, False)
         and not _is_lightnings_default(given)
         and any(issubclass(type(ours), type(given)) for ours in callbacks)
     ]
@@ -117,19 +130,12 @@ def with_users_checkpoints(trainer: L.Trainer | None, callbacks: list[L.Callback
 
 
 def _is_lightnings_default(callback: ModelCheckpoint) -> bool:
-    """Whether ``callback`` is configured as the ``ModelCheckpoint()`` Lightning adds by default."""
-    return (
-        type(callback) is ModelCheckpoint
-        and callback.monitor is None
-        and callback.dirpath is None
-        and callback.filename is None
-        and callback.save_top_k == 1
-        and not callback.save_last
-        and not callback.save_weights_only
-        and getattr(callback, "_every_n_train_steps", 0) == 0
-        and getattr(callback, "_every_n_epochs", 1) == 1
-        and getattr(callback, "_train_time_interval", None) is None
-    )
+    """Whether ``callback`` is a ``ModelCheckpoint()`` as Lightning adds it, every setting as built."""
+    if type(callback) is not ModelCheckpoint:
+        return False
+    settings = (str, int, float, bool, type(None))  # not its tensors or filesystem object
+    fresh = vars(ModelCheckpoint())
+    return all(vars(callback).get(name) == value for name, value in fresh.items() if type(value) in settings)
 
 
 class InterruptReport(L.Callback):
@@ -180,7 +186,7 @@ class InterruptReport(L.Callback):
         saved = [
             os.path.join(callback.dirpath, LAST)
             for callback in trainer.checkpoint_callbacks
-            if isinstance(callback, ModelCheckpoint) and callback.save_on_exception and callback.dirpath
+            if isinstance(callback, _LastCheckpoint) and callback.save_on_exception and callback.dirpath
         ]
         where = f"checkpoint saved to {saved[0]}" if saved else "no checkpoint was saved"
         self.message = (

@@ -21,11 +21,12 @@ from typing import Any
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch import Trainer
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.loggers import TensorBoardLogger
 
 from scaffold.checkpointing import AtomicCheckpointIO, InterruptReport
 from scaffold.errors import ConfigError, ScaffoldError, report
 from scaffold.problems.callbacks import ConvergenceStop
-from scaffold.resume import resolve_last, run_version
+from scaffold.resume import report_checkpoint_settings, resolve_last, run_version
 
 
 class ScaffoldCLI(LightningCLI):
@@ -65,6 +66,11 @@ class ScaffoldCLI(LightningCLI):
         # gets one error line, not torch.load's traceback.
         subcommand = self.config.get("subcommand")
         config = self.config[subcommand] if subcommand else None
+        if config is not None and config.get("ckpt_path") == "best":
+            raise ConfigError(
+                "--ckpt_path best: only a fit in the same process knows its best checkpoint; give the "
+                "checkpoint's path (version_N/checkpoints/best-*.ckpt) or 'last'"
+            )
         if config is not None and config.get("ckpt_path") == "last":
             self._last_found = resolve_last(config)
             config["ckpt_path"] = str(self._last_found)
@@ -79,11 +85,14 @@ class ScaffoldCLI(LightningCLI):
         # torch.save writes zip archives; torch.load's errors on other files range from KeyError on.
         if path and Path(path).is_file() and not zipfile.is_zipfile(path):
             raise unreadable("not a zip archive, as torch.save writes")
+        configured = config.get("model") if path else None
         try:
             super()._parse_ckpt_path()
         except (pickle.UnpicklingError, EOFError, OSError, RuntimeError) as exc:
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise unreadable(first_line) from None
+        if configured is not None:
+            report_checkpoint_settings(path, configured, self.config[subcommand].get("model"))
 
     def before_fit(self) -> None:
         """Refuse what ``steps_per_call`` cannot train with; check ``--ckpt_path``; resume the run's folder.
@@ -112,10 +121,11 @@ class ScaffoldCLI(LightningCLI):
         config = self.config_init[subcommand]
         logger = self.trainer.logger
         version = run_version(self._last_found) if self._last_found is not None else None
-        if subcommand == "fit" and version is not None and hasattr(logger, "_version"):
+        # TensorBoard appends a new event file to the folder; a CSVLogger would delete its metrics.csv.
+        if subcommand == "fit" and version is not None and isinstance(logger, TensorBoardLogger):
             logger._version = version  # continue the interrupted run's folder and event files
         path = config.get("ckpt_path")
-        if path and path != "best" and not Path(path).is_file():
+        if path and not Path(path).is_file():
             raise ConfigError(f"--ckpt_path {path}: no such file; give a checkpoint file, or 'last'")
         if config.get("ckpt_path") and config.get("weights_only") is None:
             config["weights_only"] = True

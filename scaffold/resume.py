@@ -20,26 +20,40 @@ def resolve_last(config: Any) -> Path:
     """The checkpoint ``--ckpt_path last`` names for one subcommand's parsed ``config``; ConfigError if none.
 
     With a logger: the newest ``version_*/checkpoints/last.ckpt`` under its root folder of a run of
-    the same kind (see :func:`run_kind`). Without one (``--trainer.logger false``):
-    ``<default_root_dir>/checkpoints/last.ckpt``, Lightning's folder for checkpoints then.
+    the same kind (see :func:`run_kind`), or its own version's when the logger's version is set.
+    Without one (``--trainer.logger false``): ``<default_root_dir>/checkpoints/last.ckpt``,
+    Lightning's folder for checkpoints then.
     """
     trainer = config["trainer"]
-    logs_root = _logs_root(trainer.get("logger"), trainer.get("default_root_dir"))
-    if logs_root is None:
-        found = Path(trainer.get("default_root_dir") or os.getcwd()) / "checkpoints" / LAST
-        if not found.is_file():
-            raise ConfigError(
-                f"--ckpt_path last: no {found}; run `scaffold fit` first, or give the checkpoint's path"
-            )
-        return found
+    # As Lightning reads it: "~/runs" is the home folder's runs.
+    default_root = os.path.normpath(os.path.expanduser(trainer.get("default_root_dir") or os.getcwd()))
+    logs = _logs_folder(trainer.get("logger"), default_root)
+    if logs is None:  # no logger: Lightning's folder for checkpoints then
+        return _existing(Path(default_root) / "checkpoints" / LAST)
+    root, version = logs
+    if version is not None:  # the logger's own version folder
+        return _existing(
+            root / (f"version_{version}" if isinstance(version, int) else str(version)) / _IN_RUN
+        )
     kind = run_kind(config)
-    found = find_last_checkpoint(logs_root, kind)
+    found = find_last_checkpoint(root, kind)
     if found is None:
         raise ConfigError(
-            f"--ckpt_path last: no {LAST}{_describe(kind)} under {logs_root}; run `scaffold fit` first, "
+            f"--ckpt_path last: no {LAST}{_describe(kind)} under {root}; run `scaffold fit` first, "
             "or give the checkpoint's path"
         )
     return found
+
+
+_IN_RUN = Path("checkpoints") / LAST  # a run folder's last.ckpt
+
+
+def _existing(path: Path) -> Path:
+    if not path.is_file():
+        raise ConfigError(
+            f"--ckpt_path last: no {path}; run `scaffold fit` first, or give the checkpoint's path"
+        )
+    return path
 
 
 # A run's kind: (model class, its identity init args, data class, its identity init args).
@@ -67,8 +81,20 @@ def _identity(spec: Any) -> tuple[str | None, dict[str, Any]]:
     init_args = spec.get("init_args") or {}
     return (
         f"{found.__module__}.{found.__qualname__}",
-        {key: init_args.get(key) for key in getattr(found, "identity_args", ())},
+        {key: _plain(init_args.get(key)) for key in getattr(found, "identity_args", ())},
     )
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as its saved ``config.yaml`` reads back: tuples as lists, namespaces as dicts."""
+    as_dict = getattr(value, "as_dict", None)
+    if as_dict is not None:
+        value = as_dict()
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
 
 
 def _describe(kind: RunKind) -> str:
@@ -80,14 +106,14 @@ def _describe(kind: RunKind) -> str:
     return f" of a {model_class.rpartition('.')[2]} run" + (f" with {', '.join(args)}" if args else "")
 
 
-def _logs_root(logger: Any, default_root_dir: str | None) -> Path | None:
-    """The root folder of the runs of the configured (first) logger; None without a logger."""
+def _logs_folder(logger: Any, default_root: str) -> tuple[Path, int | str | None] | None:
+    """The configured (first) logger's root folder and set version (None: the next); None if no logger."""
     if isinstance(logger, list | tuple):
         logger = logger[0] if logger else False
     if logger is False:
         return None
     if logger is None or logger is True:  # Lightning's default logger and its folder
-        return Path(default_root_dir or os.getcwd()) / "lightning_logs"
+        return Path(default_root) / "lightning_logs", None
     class_path = _class_path(logger)
     try:
         logger_class = _import(class_path) if class_path else None
@@ -95,7 +121,8 @@ def _logs_root(logger: Any, default_root_dir: str | None) -> Path | None:
             raise TypeError(f"not an importable class_path: {logger!r}")
         init_args = logger.get("init_args") or {}
         as_dict = getattr(init_args, "as_dict", None)  # a parsed jsonargparse Namespace
-        root = logger_class(**(as_dict() if as_dict else dict(init_args))).root_dir
+        built = logger_class(**(as_dict() if as_dict else dict(init_args)))
+        root, version = built.root_dir, init_args.get("version")
     except Exception as exc:  # any logger class: its own errors reach the user when the Trainer is built
         raise ConfigError(
             f"--ckpt_path last: cannot tell where the configured logger keeps its runs ({exc}); "
@@ -106,7 +133,7 @@ def _logs_root(logger: Any, default_root_dir: str | None) -> Path | None:
             f"--ckpt_path last: the logger {class_path} keeps no local run folders; "
             "give the checkpoint's path"
         )
-    return Path(root)
+    return Path(os.path.expanduser(root)), version
 
 
 def _class_path(spec: Any) -> str | None:
@@ -134,7 +161,7 @@ def find_last_checkpoint(logs_root: str | os.PathLike[str], kind: RunKind | None
     """
     candidates = [
         path
-        for path in Path(logs_root).glob(f"version_*/checkpoints/{LAST}")
+        for path in Path(logs_root).glob(f"version_*/{_IN_RUN}")
         if kind is None or kind[0] is None or _saved_kind(path.parent.parent) == kind
     ]
     return max(candidates, key=lambda path: path.stat().st_mtime, default=None)
@@ -149,6 +176,42 @@ def _saved_kind(run_folder: Path) -> RunKind | None:
         return run_kind({"model": saved["model"], "data": saved.get("data")})
     except (OSError, KeyError, TypeError, AttributeError, yaml.YAMLError):
         return None
+
+
+def report_checkpoint_settings(path: str, configured: Any, loaded: Any) -> None:
+    """Say which model settings a checkpoint's hyperparameters replaced; refuse ones the model lacks.
+
+    ``configured`` and ``loaded`` are the config's ``model`` entry before and after LightningCLI read
+    the checkpoint ``path`` into it (unknown names land in ``dict_kwargs``).
+    """
+    from lightning.pytorch.utilities import rank_zero_info
+
+    before, after = _plain(configured.get("init_args") or {}), _plain(loaded.get("init_args") or {})
+    changed = [
+        f"{name} {before[name]!r} -> {value!r}" for name, value in after.items() if before.get(name) != value
+    ]
+    if changed:
+        rank_zero_info(
+            f"--ckpt_path {path}: the checkpoint's model settings replace the configured ones: "
+            + ", ".join(changed)
+        )
+    unknown = sorted(_plain(loaded.get("dict_kwargs") or {}))
+    model_class = _import(_class_path(loaded) or "")
+    if unknown and model_class is not None and not _takes_any_keyword(model_class):
+        raise ConfigError(
+            f"--ckpt_path {path}: the checkpoint's model has settings {model_class.__name__} does not take "
+            f"({', '.join(unknown)}); it was written by another version of the model"
+        )
+
+
+def _takes_any_keyword(cls: type) -> bool:
+    import inspect
+
+    try:
+        parameters = inspect.signature(cls).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    return any(parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters)
 
 
 def run_version(checkpoint: Path) -> int | None:

@@ -99,10 +99,16 @@ def test_ckpt_path_last_skips_newer_runs_of_another_problem_or_data_source(fit_c
     X, y = load_digits(return_X_y=True)
     dump_svmlight_file(X[:200], y[:200], str(tmp_path / "digits.svm"))
     libsvm = ("--data.source=libsvm", f"--data.path={tmp_path}/digits.svm")
-    fit_config("digits", "--trainer.max_epochs=1", *libsvm)
+    on_file = fit_config("digits", "--trainer.max_epochs=1", *libsvm)
+    dump_svmlight_file(X[200:300], y[200:300] % 3, str(tmp_path / "other.svm"))  # newer, another file
+    fit_config("digits", "--trainer.max_epochs=1", libsvm[0], f"--data.path={tmp_path}/other.svm")
 
-    for config, fitted in (("quadratic", quadratic), ("digits", digits)):
-        tested = fit_config(config, "--ckpt_path=last", subcommand="test")
+    for config, fitted, extra in (
+        ("quadratic", quadratic, ()),
+        ("digits", digits, ()),
+        ("digits", on_file, libsvm),
+    ):
+        tested = fit_config(config, "--ckpt_path=last", *extra, subcommand="test")
         assert tested.config_init["test"]["ckpt_path"] == str(
             Path(fitted.trainer.log_dir) / "checkpoints" / "last.ckpt"
         )
@@ -178,4 +184,106 @@ def test_checkpoint_callbacks_are_not_doubled_by_a_second_fit_or_a_subclass(tmp_
     trainer.fit_loop.max_epochs = 2
     trainer.fit(model, datamodule=data)
     kinds = sorted(type(c).__name__ for c in trainer.callbacks if isinstance(c, ModelCheckpoint))
-    assert kinds == ["Mine", "ModelCheckpoint", "_LastCheckpoint"]
+    assert kinds == ["Mine", "_BestCheckpoint", "_LastCheckpoint"]
+
+
+def test_a_users_checkpoint_on_val_acc_keeps_its_own_state_across_a_resume(fit_config, tmp_path):
+    """It used to share the scaffold's best-checkpoint state: after a resume both tracked the user's."""
+    mine = ("--trainer.callbacks+=ModelCheckpoint", "--trainer.callbacks.monitor=val/acc")
+    mine += ("--trainer.callbacks.mode=max", "--trainer.callbacks.save_top_k=2")
+    mine += ("--trainer.callbacks.filename=mine-{epoch}", "--model.hidden=[4]")
+    first = fit_config("digits", "--trainer.max_epochs=3", *mine)
+    fit_config("digits", "--trainer.max_epochs=6", "--ckpt_path=last", *mine)
+    folder = Path(first.trainer.log_dir) / "checkpoints"
+    assert len(list(folder.glob("best-*.ckpt"))) == 1
+    assert len(list(folder.glob("mine-*.ckpt"))) == 2
+
+
+def test_a_user_checkpoint_differing_only_in_verbosity_is_still_the_users(tmp_path):
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    trainer = L.Trainer(
+        max_epochs=1,
+        default_root_dir=tmp_path,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[ModelCheckpoint(verbose=True)],
+    )
+    trainer.fit(ParameterProblem("quadratic", epsilon=0.0))
+    files = sorted(p.name for p in tmp_path.glob("lightning_logs/version_0/checkpoints/*.ckpt"))
+    assert files == ["epoch=0-step=1.ckpt", "last.ckpt"]
+
+
+def test_ckpt_path_last_reads_default_root_dir_as_lightning_does(fit_config, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    fitted = fit_config("quadratic", "--trainer.max_epochs=3", "--trainer.default_root_dir=~/runs")
+    assert Path(fitted.trainer.log_dir).is_relative_to(tmp_path / "home" / "runs")
+    resumed = fit_config(
+        "quadratic", "--trainer.max_epochs=4", "--trainer.default_root_dir=~/runs", "--ckpt_path=last"
+    )
+    assert resumed.trainer.global_step == 4
+
+
+def test_ckpt_path_last_uses_a_loggers_set_version(fit_config, tmp_path):
+    logger = '{"class_path": "TensorBoardLogger", "init_args": {"save_dir": "%s", "version": "run1"}}'
+    logger %= tmp_path / "tb"
+    fit_config("quadratic", "--trainer.max_epochs=3", "--trainer.logger", logger)
+    resumed = fit_config(
+        "quadratic", "--trainer.max_epochs=4", "--trainer.logger", logger, "--ckpt_path=last"
+    )
+    assert resumed.config_init["fit"]["ckpt_path"] == str(
+        tmp_path / "tb" / "lightning_logs" / "run1" / "checkpoints" / "last.ckpt"
+    )
+    assert resumed.trainer.global_step == 4
+
+
+def test_a_csv_logged_run_resumes_into_a_new_folder_keeping_its_metrics(fit_config, tmp_path):
+    logger = '{"class_path": "CSVLogger", "init_args": {"save_dir": "%s"}}' % (tmp_path / "csv")
+    first = fit_config("quadratic", "--trainer.max_epochs=3", "--trainer.logger", logger)
+    metrics = Path(first.trainer.log_dir) / "metrics.csv"
+    before = metrics.read_text()
+    resumed = fit_config(
+        "quadratic", "--trainer.max_epochs=5", "--trainer.logger", logger, "--ckpt_path=last"
+    )
+    assert metrics.read_text() == before  # Lightning's CSV writer empties a folder it logs into again
+    assert Path(resumed.trainer.log_dir).name == "version_1"
+
+
+def test_the_checkpoints_settings_are_reported_and_unknown_ones_refused(fit_config, tmp_path, caplog):
+    import logging
+
+    fitted = fit_config("quadratic", "--trainer.max_epochs=3")
+    with caplog.at_level(logging.INFO):
+        fit_config("quadratic", "--trainer.max_epochs=4", "--model.lr=0.5", "--ckpt_path=last")
+    assert "the checkpoint's model settings replace the configured ones: lr 0.5 -> 0.1" in caplog.text
+
+    checkpoint = torch.load(Path(fitted.trainer.log_dir) / "checkpoints" / "last.ckpt", weights_only=True)
+    checkpoint["hyper_parameters"]["dropout_old"] = 0.1
+    torch.save(checkpoint, tmp_path / "old.ckpt")
+    with pytest.raises(ConfigError, match=r"settings ParameterProblem does not take \(dropout_old\)"):
+        fit_config("quadratic", f"--ckpt_path={tmp_path / 'old.ckpt'}", subcommand="test")
+
+
+def test_identity_args_match_whatever_sequence_type_the_config_holds(tmp_path, monkeypatch):
+    from jsonargparse import Namespace
+
+    from scaffold.resume import run_kind
+
+    (tmp_path / "my_models.py").write_text(
+        "from scaffold import Classifier\nclass Net(Classifier):\n    identity_args = ('hidden',)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    parsed = Namespace(model=Namespace(class_path="my_models.Net", init_args=Namespace(hidden=(16,))))
+    saved = {"model": {"class_path": "my_models.Net", "init_args": {"hidden": [16]}}}
+    assert run_kind(parsed) == run_kind(saved)
+    assert run_kind(parsed)[1] == {"hidden": [16]}
+
+
+def test_the_best_checkpoint_reads_its_state_from_checkpoints_written_before_it_had_its_own_class():
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from scaffold.checkpointing import best_checkpoint
+
+    best = best_checkpoint("val/acc", "max", "best-{epoch}")
+    assert best.state_key != ModelCheckpoint(monitor="val/acc", mode="max").state_key
+    assert best._legacy_state_key == ModelCheckpoint(monitor="val/acc", mode="max").state_key

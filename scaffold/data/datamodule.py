@@ -63,8 +63,8 @@ class DataModule(L.LightningDataModule):
         zero_based: libsvm only: whether feature indices start at 0 ("auto" guesses).
     """
 
-    # Runs on the same source are on the same data: --ckpt_path last resumes only those.
-    identity_args = ("source",)
+    # Runs on the same source and path are on the same data: --ckpt_path last resumes only those.
+    identity_args = ("source", "path")
 
     def __init__(
         self,

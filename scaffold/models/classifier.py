@@ -20,13 +20,12 @@ from __future__ import annotations
 import lightning as L
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.callbacks import ModelCheckpoint
 from torch import Tensor
 from torchmetrics import Metric
 from torchmetrics.aggregation import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
-from scaffold.checkpointing import last_checkpoint, with_users_checkpoints
+from scaffold.checkpointing import best_checkpoint, last_checkpoint, with_users_checkpoints
 from scaffold.errors import ConfigError
 from scaffold.models.fused_steps import FusedSteps
 from scaffold.models.images import image_grid
@@ -238,13 +237,8 @@ class Classifier(FusedSteps, FinishValidationFirst, L.LightningModule):
             self.check_fused_steps()  # the first hook of fit, before Lightning checks the Trainer's options
             if not self.trainer.checkpoint_callbacks:
                 return []  # the Trainer was built with enable_checkpointing=False
-        best = ModelCheckpoint(
-            monitor="val/acc",
-            mode="max",
-            # Without the automatic "val/acc=" prefix, the '/' of the name never reaches the file name.
-            filename="best-epoch{epoch}-acc{val/acc:.4f}",
-            auto_insert_metric_name=False,
-        )
+        # No automatic "val/acc=" prefix in the file name, so the '/' of the name never reaches it.
+        best = best_checkpoint("val/acc", "max", "best-epoch{epoch}-acc{val/acc:.4f}")
         return with_users_checkpoints(self._trainer, [last_checkpoint(), best])
 
     def on_train_start(self) -> None:
