@@ -22,6 +22,7 @@ from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch import Trainer
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.strategies.launchers import _MultiProcessingLauncher
 
 from scaffold.checkpointing import AtomicCheckpointIO, InterruptReport
 from scaffold.errors import ConfigError, ScaffoldError, report
@@ -141,6 +142,11 @@ class ScaffoldCLI(LightningCLI):
         """Print the final parameters of a ParameterProblem, as the chapter prints ``x``."""
         describe = getattr(self.model, "describe", None)
         if describe is None or not self.trainer.is_global_zero:
+            return
+        if isinstance(getattr(self.trainer.strategy, "launcher", None), _MultiProcessingLauncher):
+            # ddp_spawn: the steps ran in the spawned processes; only the weights come back here.
+            where = f"trained in {self.trainer.world_size} spawned processes; steps in their logs"
+            print(f"final parameters: {describe()} ({where})")
             return
         stop = next((c for c in self.trainer.callbacks if isinstance(c, ConvergenceStop)), None)
         if stop is not None and stop.converged_at is not None:

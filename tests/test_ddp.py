@@ -71,3 +71,14 @@ def test_two_cpu_processes_train_digits_like_one(fit_config, tmp_path):
     assert abs(one - two) <= 0.03
     # each rank trained on half of every epoch: 12 steps of 64 rows per rank, 20 epochs
     assert read_scalars(tmp_path / "ddp" / "lightning_logs" / "version_0", "train/loss")[-1][0] == 239
+
+
+def test_a_problem_fitted_by_spawned_processes_prints_their_final_parameters(tmp_path):
+    command = [sys.executable, "-m", "scaffold", "fit", "--config", str(CONFIGS / "quadratic.yaml")]
+    command += ["--trainer.accelerator=cpu", "--trainer.devices=2", "--trainer.strategy=ddp_spawn"]
+    command += ["--trainer.max_epochs=30", f"--trainer.default_root_dir={tmp_path}"]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    # Not "after 0 steps (the epsilon rule is off)": this process saw neither.
+    assert "final parameters: x=1.99" in done.stdout
+    assert "(trained in 2 spawned processes; steps in their logs)" in done.stdout
