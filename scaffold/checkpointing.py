@@ -35,6 +35,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             return super().save_checkpoint(checkpoint, path, storage_options)
         if storage_options is not None:
             raise TypeError(f"{type(self).__name__} takes no storage_options")
+        path = os.path.expanduser(path)  # a logger's save_dir "~/runs" is the home folder's, as for Lightning
         with atomic_path(path, fsync=False) as tmp:
             torch.save(checkpoint, tmp)
 
@@ -55,10 +56,22 @@ class _BestCheckpoint(_ScaffoldCheckpoint):
     """The best epoch by a metric. Its own class gives it its own state key in a checkpoint: a
     user's ``ModelCheckpoint`` on the same metric and mode would otherwise share (and overwrite) it."""
 
-    @property
-    def _legacy_state_key(self) -> str:  # type: ignore[override]
-        # Checkpoints written before this class existed keep its state as a plain ModelCheckpoint's.
-        return self.state_key.replace(type(self).__qualname__, ModelCheckpoint.__qualname__, 1)
+
+def adopt_earlier_best_states(checkpoint: dict[str, Any], callbacks: list[L.Callback]) -> None:
+    """Move a best checkpoint's state saved under a plain ModelCheckpoint's key to its own key.
+
+    Checkpoints written before :class:`_BestCheckpoint` existed keep its state that way. Call from
+    the module's ``on_load_checkpoint``, which Lightning runs before it restores the callbacks
+    (and before it warns about states no callback claims).
+    """
+    states = checkpoint.get("callbacks")
+    if not isinstance(states, dict):
+        return
+    for callback in callbacks:
+        if isinstance(callback, _BestCheckpoint) and callback.state_key not in states:
+            earlier = callback.state_key.replace(type(callback).__qualname__, ModelCheckpoint.__qualname__, 1)
+            if earlier in states:
+                states[callback.state_key] = states.pop(earlier)
 
 
 def best_checkpoint(monitor: str, mode: str, filename: str) -> ModelCheckpoint:

@@ -70,7 +70,7 @@ class ScaffoldCLI(LightningCLI):
         if config is not None and config.get("ckpt_path") == "best":
             raise ConfigError(
                 "--ckpt_path best: only a fit in the same process knows its best checkpoint; give the "
-                "checkpoint's path (version_N/checkpoints/best-*.ckpt) or 'last'"
+                "checkpoint's path or 'last'"
             )
         if config is not None and config.get("ckpt_path") == "last":
             self._last_found = resolve_last(config)
@@ -145,7 +145,8 @@ class ScaffoldCLI(LightningCLI):
             return
         if isinstance(getattr(self.trainer.strategy, "launcher", None), _MultiProcessingLauncher):
             # ddp_spawn: the steps ran in the spawned processes; only the weights come back here.
-            where = f"trained in {self.trainer.world_size} spawned processes; steps in their logs"
+            count = self.trainer.world_size
+            where = f"trained in {count} spawned process{'es' if count > 1 else ''}; steps in their logs"
             print(f"final parameters: {describe()} ({where})")
             return
         stop = next((c for c in self.trainer.callbacks if isinstance(c, ConvergenceStop)), None)

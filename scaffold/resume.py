@@ -64,7 +64,8 @@ def run_kind(config: Any) -> RunKind:
     """What makes two runs' checkpoints interchangeable for ``last``: same classes, same identity args.
 
     A class lists the init args that say which problem or data its runs are about in a class
-    attribute ``identity_args`` (``ParameterProblem``: the objective; ``DataModule``: the source);
+    attribute ``identity_args`` (``ParameterProblem``: the objective; ``DataModule``: the source and
+    path);
     the rest (layer sizes, learning rate, batch size) may differ: the checkpoint's own model
     hyperparameters are read into the config.
     """
@@ -182,25 +183,33 @@ def report_checkpoint_settings(path: str, configured: Any, loaded: Any) -> None:
     """Say which model settings a checkpoint's hyperparameters replaced; refuse ones the model lacks.
 
     ``configured`` and ``loaded`` are the config's ``model`` entry before and after LightningCLI read
-    the checkpoint ``path`` into it (unknown names land in ``dict_kwargs``).
+    the checkpoint ``path`` into it (unknown names land in ``dict_kwargs``). Settings left unset in
+    the config (None: e.g. sizes taken from the data) are not reported.
     """
     from lightning.pytorch.utilities import rank_zero_info
 
-    before, after = _plain(configured.get("init_args") or {}), _plain(loaded.get("init_args") or {})
-    changed = [
-        f"{name} {before[name]!r} -> {value!r}" for name, value in after.items() if before.get(name) != value
-    ]
-    if changed:
-        rank_zero_info(
-            f"--ckpt_path {path}: the checkpoint's model settings replace the configured ones: "
-            + ", ".join(changed)
-        )
     unknown = sorted(_plain(loaded.get("dict_kwargs") or {}))
     model_class = _import(_class_path(loaded) or "")
     if unknown and model_class is not None and not _takes_any_keyword(model_class):
         raise ConfigError(
             f"--ckpt_path {path}: the checkpoint's model has settings {model_class.__name__} does not take "
             f"({', '.join(unknown)}); it was written by another version of the model"
+        )
+    if _class_path(configured) != _class_path(loaded):
+        rank_zero_info(
+            f"--ckpt_path {path}: the checkpoint's model, {_class_path(loaded)}, replaces the configured one"
+        )
+        return
+    before, after = _plain(configured.get("init_args") or {}), _plain(loaded.get("init_args") or {})
+    changed = [
+        f"{name} {before[name]!r} -> {value!r}"
+        for name, value in after.items()
+        if before.get(name) is not None and before[name] != value
+    ]
+    if changed:
+        rank_zero_info(
+            f"--ckpt_path {path}: the checkpoint's model settings replace the configured ones: "
+            + ", ".join(changed)
         )
 
 

@@ -256,6 +256,12 @@ def test_the_checkpoints_settings_are_reported_and_unknown_ones_refused(fit_conf
     with caplog.at_level(logging.INFO):
         fit_config("quadratic", "--trainer.max_epochs=4", "--model.lr=0.5", "--ckpt_path=last")
     assert "the checkpoint's model settings replace the configured ones: lr 0.5 -> 0.1" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        fit_config("digits", "--trainer.max_epochs=1", "--model.hidden=[16]")
+        fit_config("digits", "--ckpt_path=last", subcommand="test")
+    assert "replace the configured ones: hidden [256] -> [16]" in caplog.text
+    assert "num_features" not in caplog.text  # unset in the config: taken from the data, not replaced
 
     checkpoint = torch.load(Path(fitted.trainer.log_dir) / "checkpoints" / "last.ckpt", weights_only=True)
     checkpoint["hyper_parameters"]["dropout_old"] = 0.1
@@ -279,11 +285,48 @@ def test_identity_args_match_whatever_sequence_type_the_config_holds(tmp_path, m
     assert run_kind(parsed)[1] == {"hidden": [16]}
 
 
-def test_the_best_checkpoint_reads_its_state_from_checkpoints_written_before_it_had_its_own_class():
-    from lightning.pytorch.callbacks import ModelCheckpoint
+def test_last_ckpt_holds_the_best_checkpoints_state_of_its_own_epoch(fit_config):
+    fitted = fit_config("digits", "--trainer.max_epochs=2", "--model.hidden=[16]")
+    folder = Path(fitted.trainer.log_dir) / "checkpoints"
+    [best_file] = folder.glob("best-*.ckpt")
+    states = torch.load(folder / "last.ckpt", weights_only=True)["callbacks"]
+    [best_state] = [state for key, state in states.items() if key.startswith("_BestCheckpoint")]
+    assert Path(best_state["best_model_path"]) == best_file
 
-    from scaffold.checkpointing import best_checkpoint
 
-    best = best_checkpoint("val/acc", "max", "best-{epoch}")
-    assert best.state_key != ModelCheckpoint(monitor="val/acc", mode="max").state_key
-    assert best._legacy_state_key == ModelCheckpoint(monitor="val/acc", mode="max").state_key
+def test_a_checkpoint_from_before_the_best_checkpoint_had_its_own_class_restores_its_state(
+    fit_config, recwarn
+):
+    fitted = fit_config("digits", "--trainer.max_epochs=2", "--model.hidden=[16]")
+    last = Path(fitted.trainer.log_dir) / "checkpoints" / "last.ckpt"
+    checkpoint = torch.load(last, weights_only=True)
+    [key] = [key for key in checkpoint["callbacks"] if key.startswith("_BestCheckpoint")]
+    saved = checkpoint["callbacks"].pop(key)
+    checkpoint["callbacks"][key.replace("_BestCheckpoint", "ModelCheckpoint", 1)] = saved  # as written before
+    torch.save(checkpoint, last)
+    resumed = fit_config("digits", "--trainer.max_epochs=4", "--model.hidden=[16]", "--ckpt_path=last")
+    [best] = [c for c in resumed.trainer.callbacks if type(c).__name__ == "_BestCheckpoint"]
+    assert best.best_model_score >= saved["best_model_score"]
+    assert len(list(last.parent.glob("best-*.ckpt"))) == 1  # the earlier best was known, so replaced
+    assert not [w for w in recwarn if "Please add the following callbacks" in str(w.message)]
+
+
+def test_a_checkpoint_of_another_model_class_replaces_the_configured_model_with_one_line(fit_config, caplog):
+    import logging
+
+    quadratic = fit_config("quadratic", "--trainer.max_epochs=3")
+    path = Path(quadratic.trainer.log_dir) / "checkpoints" / "last.ckpt"
+    with caplog.at_level(logging.INFO):
+        tested = fit_config("digits", f"--ckpt_path={path}", subcommand="test")
+    assert type(tested.model).__name__ == "ParameterProblem"
+    assert "the checkpoint's model, scaffold.ParameterProblem, replaces the configured one" in caplog.text
+
+
+def test_atomic_checkpoint_writes_read_a_home_folder_as_lightnings_writer_does(tmp_path, monkeypatch):
+    from scaffold.checkpointing import AtomicCheckpointIO
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    AtomicCheckpointIO().save_checkpoint({"step": 1}, "~/runs/last.ckpt")
+    assert torch.load(tmp_path / "home" / "runs" / "last.ckpt", weights_only=True) == {"step": 1}
+    assert not (tmp_path / "~").exists()

@@ -17,6 +17,8 @@ Example::
 
 from __future__ import annotations
 
+from typing import Any
+
 import lightning as L
 import torch
 import torch.nn.functional as F
@@ -25,7 +27,12 @@ from torchmetrics import Metric
 from torchmetrics.aggregation import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
-from scaffold.checkpointing import best_checkpoint, last_checkpoint, with_users_checkpoints
+from scaffold.checkpointing import (
+    adopt_earlier_best_states,
+    best_checkpoint,
+    last_checkpoint,
+    with_users_checkpoints,
+)
 from scaffold.errors import ConfigError
 from scaffold.models.fused_steps import FusedSteps
 from scaffold.models.images import image_grid
@@ -239,7 +246,14 @@ class Classifier(FusedSteps, FinishValidationFirst, L.LightningModule):
                 return []  # the Trainer was built with enable_checkpointing=False
         # No automatic "val/acc=" prefix in the file name, so the '/' of the name never reaches it.
         best = best_checkpoint("val/acc", "max", "best-epoch{epoch}-acc{val/acc:.4f}")
-        return with_users_checkpoints(self._trainer, [last_checkpoint(), best])
+        # Best first: last.ckpt, written after it at the same epoch end, then holds its updated state.
+        return with_users_checkpoints(self._trainer, [best, last_checkpoint()])
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Read checkpoints of earlier versions (see ``FusedSteps`` and ``adopt_earlier_best_states``)."""
+        super().on_load_checkpoint(checkpoint)
+        if self._trainer is not None:
+            adopt_earlier_best_states(checkpoint, self.trainer.callbacks)
 
     def on_train_start(self) -> None:
         """Log a grid of training inputs to TensorBoard when they are images (the chapter's imshow)."""
