@@ -51,7 +51,7 @@ class Rosenbrock(ParameterProblem):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         """Adam, whose per-parameter step sizes follow the curved valley."""
-        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+        return torch.optim.Adam(self.parameters(), lr=self.lr)
 
 
 def main(argv: Sequence[str] | None = None) -> Rosenbrock:

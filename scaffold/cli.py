@@ -27,7 +27,7 @@ from lightning.pytorch.strategies.launchers import _MultiProcessingLauncher
 from scaffold.checkpointing import AtomicCheckpointIO, InterruptReport
 from scaffold.errors import ConfigError, ScaffoldError, report
 from scaffold.problems.callbacks import ConvergenceStop
-from scaffold.resume import report_checkpoint_settings, resolve_last, run_version
+from scaffold.resume import merge_checkpoint_settings, resolve_last, run_version
 
 
 class ScaffoldCLI(LightningCLI):
@@ -93,7 +93,7 @@ class ScaffoldCLI(LightningCLI):
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise unreadable(first_line) from None
         if configured is not None:
-            report_checkpoint_settings(path, configured, self.config[subcommand].get("model"))
+            merge_checkpoint_settings(path, configured, self.config[subcommand].get("model"))
 
     def before_fit(self) -> None:
         """Refuse what ``steps_per_call`` cannot train with; check ``--ckpt_path``; resume the run's folder.

@@ -65,9 +65,8 @@ def run_kind(config: Any) -> RunKind:
 
     A class lists the init args that say which problem or data its runs are about in a class
     attribute ``identity_args`` (``ParameterProblem``: the objective; ``DataModule``: the source and
-    path);
-    the rest (layer sizes, learning rate, batch size) may differ: the checkpoint's own model
-    hyperparameters are read into the config.
+    path, compared as resolved paths); the rest (layer sizes, learning rate, batch size) may
+    differ: the checkpoint's own model hyperparameters are read into the config.
     """
     model_class, model_args = _identity(config.get("model"))
     data_class, data_args = _identity(config.get("data"))
@@ -80,10 +79,18 @@ def _identity(spec: Any) -> tuple[str | None, dict[str, Any]]:
     if found is None:
         return None, {}
     init_args = spec.get("init_args") or {}
-    return (
-        f"{found.__module__}.{found.__qualname__}",
-        {key: _plain(init_args.get(key)) for key in getattr(found, "identity_args", ())},
-    )
+    identity = {}
+    for key in getattr(found, "identity_args", ()):
+        if not _takes(found, key):
+            raise ConfigError(
+                f"--ckpt_path last: {found.__name__} inherits identity_args {found.identity_args} but takes "
+                f"no {key!r}; give it identity_args of its own (the init args that tell its runs apart)"
+            )
+        value = _plain(init_args.get(key))
+        if key.endswith("path") and isinstance(value, str):  # "./a.svm" and "a.svm" are one file
+            value = os.path.realpath(os.path.expanduser(value))
+        identity[key] = value
+    return f"{found.__module__}.{found.__qualname__}", identity
 
 
 def _plain(value: Any) -> Any:
@@ -175,32 +182,41 @@ def _saved_kind(run_folder: Path) -> RunKind | None:
     try:
         saved = yaml.safe_load((run_folder / "config.yaml").read_text())
         return run_kind({"model": saved["model"], "data": saved.get("data")})
-    except (OSError, KeyError, TypeError, AttributeError, yaml.YAMLError):
+    except (OSError, KeyError, TypeError, AttributeError, yaml.YAMLError, ConfigError):
         return None
 
 
-def report_checkpoint_settings(path: str, configured: Any, loaded: Any) -> None:
-    """Say which model settings a checkpoint's hyperparameters replaced; refuse ones the model lacks.
+def merge_checkpoint_settings(path: str, configured: Any, loaded: Any) -> None:
+    """Keep the configured run-time settings over a checkpoint's, and say which others it replaced.
 
     ``configured`` and ``loaded`` are the config's ``model`` entry before and after LightningCLI read
-    the checkpoint ``path`` into it (unknown names land in ``dict_kwargs``). Settings left unset in
-    the config (None: e.g. sizes taken from the data) are not reported.
+    the checkpoint ``path`` into it (unknown names land in ``dict_kwargs``). A model class lists the
+    init args that say how to run it, not what it is, in ``runtime_args`` (the Classifier's
+    ``steps_per_call``): those keep the command line's value. Settings left unset in the config
+    (None: e.g. sizes taken from the data) are not reported. Settings the class does not take are
+    dropped, as ``load_from_checkpoint`` drops them.
     """
     from lightning.pytorch.utilities import rank_zero_info
 
     unknown = sorted(_plain(loaded.get("dict_kwargs") or {}))
     model_class = _import(_class_path(loaded) or "")
-    if unknown and model_class is not None and not _takes_any_keyword(model_class):
-        raise ConfigError(
-            f"--ckpt_path {path}: the checkpoint's model has settings {model_class.__name__} does not take "
-            f"({', '.join(unknown)}); it was written by another version of the model"
+    if unknown and model_class is not None and not _takes(model_class, None):
+        # As load_from_checkpoint does: e.g. the sizes a Classifier subclass takes from the data.
+        loaded["dict_kwargs"] = {}
+        rank_zero_info(
+            f"--ckpt_path {path}: {model_class.__name__} takes no {', '.join(unknown)}; "
+            "the checkpoint's values for them are ignored"
         )
     if _class_path(configured) != _class_path(loaded):
         rank_zero_info(
             f"--ckpt_path {path}: the checkpoint's model, {_class_path(loaded)}, replaces the configured one"
         )
         return
-    before, after = _plain(configured.get("init_args") or {}), _plain(loaded.get("init_args") or {})
+    before, loaded_args = configured.get("init_args") or {}, loaded.get("init_args")
+    for name in getattr(model_class, "runtime_args", ()):
+        if loaded_args is not None and name in before:
+            loaded_args[name] = before[name]
+    before, after = _plain(before), _plain(loaded_args or {})
     changed = [
         f"{name} {before[name]!r} -> {value!r}"
         for name, value in after.items()
@@ -213,14 +229,19 @@ def report_checkpoint_settings(path: str, configured: Any, loaded: Any) -> None:
         )
 
 
-def _takes_any_keyword(cls: type) -> bool:
+def _takes(cls: type, name: str | None) -> bool:
+    """Whether ``cls(...)`` takes the keyword ``name`` (None: any keyword, through ``**kwargs``)."""
     import inspect
 
     try:
         parameters = inspect.signature(cls).parameters.values()
     except (TypeError, ValueError):
         return True
-    return any(parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters)
+    return any(
+        parameter.kind is inspect.Parameter.VAR_KEYWORD
+        or (parameter.name == name and parameter.kind is not inspect.Parameter.VAR_POSITIONAL)
+        for parameter in parameters
+    )
 
 
 def run_version(checkpoint: Path) -> int | None:

@@ -249,7 +249,7 @@ def test_a_csv_logged_run_resumes_into_a_new_folder_keeping_its_metrics(fit_conf
     assert Path(resumed.trainer.log_dir).name == "version_1"
 
 
-def test_the_checkpoints_settings_are_reported_and_unknown_ones_refused(fit_config, tmp_path, caplog):
+def test_the_checkpoints_settings_are_reported_and_unknown_ones_ignored(fit_config, tmp_path, caplog):
     import logging
 
     fitted = fit_config("quadratic", "--trainer.max_epochs=3")
@@ -266,8 +266,13 @@ def test_the_checkpoints_settings_are_reported_and_unknown_ones_refused(fit_conf
     checkpoint = torch.load(Path(fitted.trainer.log_dir) / "checkpoints" / "last.ckpt", weights_only=True)
     checkpoint["hyper_parameters"]["dropout_old"] = 0.1
     torch.save(checkpoint, tmp_path / "old.ckpt")
-    with pytest.raises(ConfigError, match=r"settings ParameterProblem does not take \(dropout_old\)"):
-        fit_config("quadratic", f"--ckpt_path={tmp_path / 'old.ckpt'}", subcommand="test")
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        tested = fit_config("quadratic", f"--ckpt_path={tmp_path / 'old.ckpt'}", subcommand="test")
+    assert (
+        "ParameterProblem takes no dropout_old; the checkpoint's values for them are ignored" in caplog.text
+    )
+    assert "test/loss" in tested.trainer.callback_metrics
 
 
 def test_identity_args_match_whatever_sequence_type_the_config_holds(tmp_path, monkeypatch):
@@ -330,3 +335,45 @@ def test_atomic_checkpoint_writes_read_a_home_folder_as_lightnings_writer_does(t
     AtomicCheckpointIO().save_checkpoint({"step": 1}, "~/runs/last.ckpt")
     assert torch.load(tmp_path / "home" / "runs" / "last.ckpt", weights_only=True) == {"step": 1}
     assert not (tmp_path / "~").exists()
+
+
+def test_run_time_settings_on_the_command_line_survive_a_resume(fit_config):
+    """epsilon and figure (problems), steps_per_call and sample_images (classifiers) say how to run."""
+    fit_config("quadratic", "--trainer.max_epochs=3")
+    resumed = fit_config("quadratic", "--trainer.max_epochs=100", "--model.epsilon=0", "--ckpt_path=last")
+    assert resumed.model.epsilon == 0 and resumed.trainer.global_step == 100  # the rule is off
+    fit_config("digits", "--trainer.max_epochs=1", "--model.steps_per_call=8")
+    resumed = fit_config("digits", "--trainer.max_epochs=2", "--model.steps_per_call=1", "--ckpt_path=last")
+    assert resumed.model.steps_per_call == 1
+
+
+def test_ckpt_path_last_refuses_identity_args_a_subclass_does_not_take(fit_config, tmp_path, monkeypatch):
+    (tmp_path / "my_problems.py").write_text(
+        "from scaffold import ParameterProblem\n"
+        "class Named(ParameterProblem):\n"
+        "    def __init__(self, fn: str = 'quadratic', lr: float = 0.1):\n"
+        "        super().__init__(fn, {'x': 1.0}, lr=lr)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    fit_config("quadratic", "--model=my_problems.Named", "--trainer.max_epochs=2")
+    with pytest.raises(
+        ConfigError, match=r"Named inherits identity_args \('objective',\) but takes no 'objective'"
+    ):
+        fit_config("quadratic", "--model=my_problems.Named", "--ckpt_path=last")
+
+
+def test_data_paths_are_one_identity_however_they_are_written(tmp_path, monkeypatch):
+    from jsonargparse import Namespace
+
+    from scaffold.resume import run_kind
+
+    monkeypatch.chdir(tmp_path)
+
+    def kind(path: str):
+        data = Namespace(
+            class_path="scaffold.data.DataModule", init_args=Namespace(source="libsvm", path=path)
+        )
+        return run_kind(Namespace(model=None, data=data))
+
+    assert kind("a.svm") == kind("./a.svm") == kind(str(tmp_path / "a.svm"))
+    assert kind("a.svm") != kind("b.svm")

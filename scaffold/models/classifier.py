@@ -61,6 +61,9 @@ class Classifier(FusedSteps, FinishValidationFirst, L.LightningModule):
             weights (see :mod:`scaffold.models.fused_steps` for what it does not combine with).
     """
 
+    # How to run it, not what it is: a checkpoint's saved values do not replace the command line's.
+    runtime_args = ("steps_per_call", "sample_images")
+
     def __init__(
         self,
         hidden: tuple[int, ...] = (256,),
@@ -76,6 +79,9 @@ class Classifier(FusedSteps, FinishValidationFirst, L.LightningModule):
         if any(size < 1 for size in hidden):
             raise ConfigError(f"model.hidden sizes must be >= 1, got {list(hidden)}")
         self.save_hyperparameters()
+        # Read from here, not from hparams: under LightningCLI a subclass's hparams hold only its own
+        # __init__ arguments, which need not include these.
+        self.hidden, self.lr, self.sample_images = tuple(hidden), lr, sample_images
         self.fuse_steps(steps_per_call)
         # A fused call's (accuracy, predicted ids, targets); a list, so the metric is not made a submodule.
         self._pending: list[tuple[MulticlassAccuracy, Tensor, Tensor]] = []
@@ -88,7 +94,7 @@ class Classifier(FusedSteps, FinishValidationFirst, L.LightningModule):
 
     def _build(self, num_features: int, num_classes: int) -> None:
         self.hparams.num_features, self.hparams.num_classes = int(num_features), int(num_classes)
-        self.net = MLP(num_features, num_classes, self.hparams.hidden)
+        self.net = MLP(num_features, num_classes, self.hidden)
         # One metric object per stage; validate_args=False keeps update() free of checks and host syncs.
         self.train_acc, self.val_acc, self.test_acc = (
             MulticlassAccuracy(num_classes, average="micro", validate_args=False) for _ in range(3)
@@ -127,7 +133,7 @@ class Classifier(FusedSteps, FinishValidationFirst, L.LightningModule):
                 f"the model has {self.hparams.num_features} inputs and {self.hparams.num_classes} "
                 f"classes but the data has {found[0]} and {found[1]}; use the data it was trained on"
             )
-        self.image_shape = datamodule.image_shape
+        self.image_shape = getattr(datamodule, "image_shape", None)  # a DataModule of the user's may lack it
 
     def forward(self, inputs: Tensor) -> Tensor:
         """Class scores (logits), shape ``(batch, num_classes)``."""
@@ -149,7 +155,7 @@ class Classifier(FusedSteps, FinishValidationFirst, L.LightningModule):
         return loss
 
     def train_loss(self, batch: Batch) -> Tensor:
-        """Cross-entropy on one training batch, counted into ``train/acc``."""
+        """One batch's training loss (cross-entropy, plus a subclass's terms), counted into ``train/acc``."""
         return self._loss(batch, self.train_acc)
 
     def end_fused_call(self) -> None:
@@ -233,7 +239,7 @@ class Classifier(FusedSteps, FinishValidationFirst, L.LightningModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         """Adam with the configured lr (``--optimizer`` on the CLI replaces it)."""
-        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+        return torch.optim.Adam(self.parameters(), lr=self.lr)
 
     def configure_callbacks(self) -> list[L.Callback]:
         """Keep ``last.ckpt`` (each epoch and on an interrupt) and the best checkpoint by ``val/acc``.
@@ -258,7 +264,7 @@ class Classifier(FusedSteps, FinishValidationFirst, L.LightningModule):
     def on_train_start(self) -> None:
         """Log a grid of training inputs to TensorBoard when they are images (the chapter's imshow)."""
         self.check_fused_training()
-        count = self.hparams.sample_images
+        count = self.sample_images
         experiment = getattr(self.logger, "experiment", None)
         if self.image_shape is None or count <= 0 or not hasattr(experiment, "add_image"):
             return

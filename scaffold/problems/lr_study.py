@@ -154,7 +154,7 @@ class _StudyProblem(ParameterProblem):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         """The optimiser this run of the study compares."""
-        return OPTIMIZERS[self.optimizer_name][1](self.parameters(), self.hparams.lr)
+        return OPTIMIZERS[self.optimizer_name][1](self.parameters(), self.lr)
 
 
 class _Recorder(L.Callback):

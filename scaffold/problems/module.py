@@ -61,6 +61,8 @@ class ParameterProblem(L.LightningModule):
 
     # Runs with the same objective are the same problem: --ckpt_path last resumes only those.
     identity_args = ("objective",)
+    # How to run it, not what it is: a checkpoint's saved values do not replace the command line's.
+    runtime_args = ("epsilon", "figure")
 
     def __init__(
         self,
@@ -80,6 +82,9 @@ class ParameterProblem(L.LightningModule):
             raise ConfigError(f"model.epsilon must be >= 0 (0 disables the stopping rule), got {epsilon}")
         init = dict(init or {})
         self.save_hyperparameters()
+        # Read from here, not from hparams: under LightningCLI a subclass's hparams hold only its own
+        # __init__ arguments, which need not include these.
+        self.lr, self.momentum, self.epsilon, self.figure = lr, momentum, epsilon, figure
         self.objective: Objective = resolve_objective(objective, list(init))
         names = parameter_names(self.objective)
         if not init:
@@ -118,7 +123,7 @@ class ParameterProblem(L.LightningModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         """SGD with the configured lr and momentum (``--optimizer`` on the CLI replaces it)."""
-        return torch.optim.SGD(self.parameters(), lr=self.hparams.lr, momentum=self.hparams.momentum)
+        return torch.optim.SGD(self.parameters(), lr=self.lr, momentum=self.momentum)
 
     def configure_callbacks(self) -> list[L.Callback]:
         """The ε stopping rule, the divergence guard, the trajectory figure, and ``last.ckpt``.
@@ -130,9 +135,9 @@ class ParameterProblem(L.LightningModule):
         callbacks: list[L.Callback] = [DivergenceGuard()]
         if self._trainer is None or self.trainer.checkpoint_callbacks:  # respect enable_checkpointing=False
             callbacks.append(last_checkpoint(every_epoch=False))
-        if self.hparams.epsilon > 0:
-            callbacks.append(ConvergenceStop(self.hparams.epsilon))
-        if self.hparams.figure and (self._trainer is None or self.trainer.logger is not None):
+        if self.epsilon > 0:
+            callbacks.append(ConvergenceStop(self.epsilon))
+        if self.figure and (self._trainer is None or self.trainer.logger is not None):
             callbacks.append(TrajectoryFigure())
         return with_users_checkpoints(self._trainer, callbacks)
 

@@ -160,3 +160,11 @@ def test_without_sizes_or_datamodule(tmp_path):
 def test_bad_options(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         Classifier(**kwargs)
+
+
+def test_a_datamodule_of_the_users_needs_only_its_sizes():
+    from types import SimpleNamespace
+
+    model = Classifier(hidden=(8,))
+    model.size_for(SimpleNamespace(num_features=5, num_classes=3))  # no image_shape
+    assert model.net is not None and model.image_shape is None

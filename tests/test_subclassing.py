@@ -1,0 +1,51 @@
+"""A user's subclass trained through the CLI: its __init__ may take fewer arguments than the parent's.
+
+Under LightningCLI a module's ``hparams`` hold only the arguments its own class was given, so the
+scaffold's modules must not read their settings from ``hparams``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+MODULE = '''
+from scaffold import Classifier, ParameterProblem
+
+
+class Softmax(Classifier):
+    """Softmax regression: no hidden layer, and only a learning rate to choose."""
+
+    def __init__(self, lr: float = 0.01):
+        super().__init__(hidden=(), lr=lr)
+
+
+class TwoVariable(ParameterProblem):
+    """The chapter's two-variable problem from its starting point; only the learning rate to choose."""
+
+    identity_args = ()
+
+    def __init__(self, lr: float = 0.1):
+        super().__init__("two_variable", {"x": 0.2, "y": 10.0}, lr=lr)
+'''
+
+
+@pytest.fixture
+def user_modules(tmp_path, monkeypatch):
+    (tmp_path / "user_modules.py").write_text(MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+
+def test_a_classifier_subclass_without_the_parents_arguments_trains_and_resumes(fit_config, user_modules):
+    fitted = fit_config("digits", "--model=user_modules.Softmax", "--trainer.max_epochs=2")
+    assert fitted.model.net is not None and fitted.trainer.callback_metrics["val/acc"] > 0.5
+    tested = fit_config("digits", "--model=user_modules.Softmax", "--ckpt_path=last", subcommand="test")
+    assert tested.trainer.callback_metrics["test/acc"] > 0.5
+
+
+def test_a_problem_subclass_without_the_parents_arguments_trains_and_resumes(fit_config, user_modules):
+    fitted = fit_config("two_variable", "--model=user_modules.TwoVariable", "--trainer.max_epochs=3")
+    assert fitted.trainer.global_step == 3
+    resumed = fit_config(
+        "two_variable", "--model=user_modules.TwoVariable", "--trainer.max_epochs=5", "--ckpt_path=last"
+    )
+    assert resumed.trainer.global_step == 5
