@@ -10,6 +10,14 @@ import pytest
 
 MODULE = '''
 from scaffold import Classifier, ParameterProblem
+from scaffold.data import DataModule
+
+
+class Digits(DataModule):
+    """sklearn's digits with one setting to choose."""
+
+    def __init__(self, batch_size: int = 32):
+        super().__init__("digits", batch_size=batch_size)
 
 
 class Softmax(Classifier):
@@ -49,3 +57,10 @@ def test_a_problem_subclass_without_the_parents_arguments_trains_and_resumes(fit
         "two_variable", "--model=user_modules.TwoVariable", "--trainer.max_epochs=5", "--ckpt_path=last"
     )
     assert resumed.trainer.global_step == 5
+
+
+def test_a_datamodule_subclass_without_the_parents_arguments_trains(fit_config, user_modules):
+    fitted = fit_config("digits", "--data=user_modules.Digits", "--trainer.max_epochs=1")
+    assert fitted.datamodule.hparams.batch_size == 64  # the digits config's, which Digits takes
+    assert fitted.datamodule.hparams.source == "digits"  # its parent's, from Digits.__init__
+    assert fitted.trainer.global_step == 23  # 1437 training rows in batches of 64
