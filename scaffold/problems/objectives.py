@@ -31,7 +31,14 @@ def register_objective(name: str | None = None) -> Callable[[Objective], Objecti
     """
 
     def add(fn: Objective) -> Objective:
-        OBJECTIVES[name or fn.__name__] = fn
+        key = name or fn.__name__
+        built_in = OBJECTIVES.get(key)
+        # Replacing a built-in would also make `--ckpt_path last` take its runs for this one's.
+        if built_in is not None and built_in is not fn and built_in.__module__ == __name__:
+            raise ConfigError(
+                f"register_objective: {key!r} is a built-in objective; register yours under another name"
+            )
+        OBJECTIVES[key] = fn
         return fn
 
     return add

@@ -135,3 +135,14 @@ def test_bad_problem_settings_raise_config_errors(kwargs, message):
 def test_chapter_loop_takes_54_steps():
     """On (x-2)^2 from -3.5 with η=0.1 step k moves 0.2 * 5.5 * 0.8^k: first <= 1e-5 at k = 53."""
     assert chapter_1_3_steps(start=-3.5, eta=0.1, epsilon=1e-5) == 54
+
+
+def test_registering_a_built_in_objectives_name_is_refused():
+    from scaffold import register_objective
+    from scaffold.problems.objectives import OBJECTIVES
+
+    built_in = OBJECTIVES["quadratic"]
+    with pytest.raises(ConfigError, match="'quadratic' is a built-in objective"):
+        register_objective("quadratic")(lambda x: x**2)
+    assert OBJECTIVES["quadratic"] is built_in
+    register_objective("quadratic")(built_in)  # the same function again (a re-import) is fine
