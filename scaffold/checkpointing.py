@@ -15,6 +15,7 @@ import lightning as L
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from scaffold.atomic import atomic_path
@@ -118,6 +119,17 @@ def last_checkpoint(every_epoch: bool = True) -> ModelCheckpoint:
     return _LastCheckpoint(save_last=True, save_top_k=0, enable_version_counter=False, save_on_exception=True)
 
 
+def checkpoints_wanted(trainer: L.Trainer | None) -> bool:
+    """Whether a module adds its checkpoint callbacks: to a fit with checkpointing on (or no Trainer yet).
+
+    Not to validate, test or predict, which write none: there they would only read the loaded
+    checkpoint's callback states, and warn that their folder differs from the fit's.
+    """
+    if trainer is None:
+        return True
+    return trainer.state.fn == TrainerFn.FITTING and bool(trainer.checkpoint_callbacks)
+
+
 def with_users_checkpoints(trainer: L.Trainer | None, callbacks: list[L.Callback]) -> list[L.Callback]:
     """A module's ``configure_callbacks`` list, plus the checkpoint callbacks a user gave the Trainer.
 
@@ -129,7 +141,7 @@ def with_users_checkpoints(trainer: L.Trainer | None, callbacks: list[L.Callback
     which this removes from it (Lightning's rule misses some: it matches each of our classes to
     one Trainer callback class only).
     """
-    if trainer is None:
+    if trainer is None or not any(isinstance(callback, _ScaffoldCheckpoint) for callback in callbacks):
         return callbacks
     trainer.callbacks = [given for given in trainer.callbacks if not isinstance(given, _ScaffoldCheckpoint)]
     replaced = [

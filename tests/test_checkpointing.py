@@ -377,3 +377,13 @@ def test_data_paths_are_one_identity_however_they_are_written(tmp_path, monkeypa
 
     assert kind("a.svm") == kind("./a.svm") == kind(str(tmp_path / "a.svm"))
     assert kind("a.svm") != kind("b.svm")
+
+
+def test_evaluating_a_checkpoint_attaches_no_checkpoint_callbacks(fit_config, recwarn):
+    """They would only read the loaded checkpoint's states and warn that their folder has changed."""
+    from scaffold.checkpointing import _ScaffoldCheckpoint
+
+    fit_config("digits", "--trainer.max_epochs=1")
+    tested = fit_config("digits", "--ckpt_path=last", subcommand="test")
+    assert not [c for c in tested.trainer.callbacks if isinstance(c, _ScaffoldCheckpoint)]
+    assert not [w for w in recwarn if "dirpath has changed" in str(w.message)]

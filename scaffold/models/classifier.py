@@ -30,6 +30,7 @@ from torchmetrics.classification import MulticlassAccuracy
 from scaffold.checkpointing import (
     adopt_earlier_best_states,
     best_checkpoint,
+    checkpoints_wanted,
     last_checkpoint,
     with_users_checkpoints,
 )
@@ -248,8 +249,8 @@ class Classifier(FusedSteps, FinishValidationFirst, L.LightningModule):
         """
         if self._trainer is not None:
             self.check_fused_steps()  # the first hook of fit, before Lightning checks the Trainer's options
-            if not self.trainer.checkpoint_callbacks:
-                return []  # the Trainer was built with enable_checkpointing=False
+        if not checkpoints_wanted(self._trainer):
+            return []  # enable_checkpointing=False, or validate/test/predict
         # No automatic "val/acc=" prefix in the file name, so the '/' of the name never reaches it.
         best = best_checkpoint("val/acc", "max", "best-epoch{epoch}-acc{val/acc:.4f}")
         # Best first: last.ckpt, written after it at the same epoch end, then holds its updated state.

@@ -24,7 +24,7 @@ import lightning as L
 import torch
 from torch import Tensor, nn
 
-from scaffold.checkpointing import last_checkpoint, with_users_checkpoints
+from scaffold.checkpointing import checkpoints_wanted, last_checkpoint, with_users_checkpoints
 from scaffold.errors import ConfigError
 from scaffold.problems.callbacks import ConvergenceStop, DivergenceGuard, TrajectoryFigure
 from scaffold.problems.objectives import OBJECTIVES, Objective, get_objective, parameter_names
@@ -133,7 +133,7 @@ class ParameterProblem(L.LightningModule):
         ModelCheckpoint given to the Trainer is kept too.
         """
         callbacks: list[L.Callback] = [DivergenceGuard()]
-        if self._trainer is None or self.trainer.checkpoint_callbacks:  # respect enable_checkpointing=False
+        if checkpoints_wanted(self._trainer):
             callbacks.append(last_checkpoint(every_epoch=False))
         if self.epsilon > 0:
             callbacks.append(ConvergenceStop(self.epsilon))
