@@ -58,28 +58,6 @@ class _BestCheckpoint(_ScaffoldCheckpoint):
     user's ``ModelCheckpoint`` on the same metric and mode would otherwise share (and overwrite) it."""
 
 
-def adopt_earlier_best_states(checkpoint: dict[str, Any], callbacks: list[L.Callback]) -> None:
-    """Move a best checkpoint's state saved under a plain ModelCheckpoint's key to its own key.
-
-    Checkpoints written before :class:`_BestCheckpoint` existed keep its state that way. Call from
-    the module's ``on_load_checkpoint``, which Lightning runs before it restores the callbacks
-    (and before it warns about states no callback claims).
-    """
-    states = checkpoint.get("callbacks")
-    if not isinstance(states, dict):
-        return
-    for callback in callbacks:
-        if isinstance(callback, _BestCheckpoint) and callback.state_key not in states:
-            earlier = callback.state_key.replace(type(callback).__qualname__, ModelCheckpoint.__qualname__, 1)
-            if earlier in states:
-                states[callback.state_key] = states.pop(earlier)
-
-
-def best_checkpoint(monitor: str, mode: str, filename: str) -> ModelCheckpoint:
-    """A ModelCheckpoint keeping the best epoch by ``monitor`` (``filename`` names no metric prefix)."""
-    return _BestCheckpoint(monitor=monitor, mode=mode, filename=filename, auto_insert_metric_name=False)
-
-
 class _LastCheckpoint(_ScaffoldCheckpoint):
     """A ModelCheckpoint for ``last.ckpt`` alone: on an interrupt it writes only that file."""
 
@@ -99,6 +77,35 @@ class _LastCheckpoint(_ScaffoldCheckpoint):
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
         else:
             self._save_checkpoint(trainer, os.path.join(self.dirpath, LAST))
+
+
+def prepare_callback_states(checkpoint: dict[str, Any], trainer: L.Trainer | None) -> None:
+    """Fit the callback states of a checkpoint being loaded to the callbacks the scaffold attached.
+
+    Call from the module's ``on_load_checkpoint``, which Lightning runs before it restores the
+    callbacks and warns about states no callback claims. Fitting: a best checkpoint's state saved
+    under a plain ModelCheckpoint's key (before :class:`_BestCheckpoint` existed) moves to its own
+    key. Validating, testing, predicting: the scaffold's checkpoint states are dropped, as no
+    checkpoint callback is attached then (:func:`checkpoints_wanted`).
+    """
+    states = checkpoint.get("callbacks")
+    if not isinstance(states, dict) or trainer is None:
+        return
+    if trainer.state.fn != TrainerFn.FITTING:
+        ours = tuple(f"{kind.__qualname__}{{" for kind in (_BestCheckpoint, _LastCheckpoint))
+        for key in [key for key in states if isinstance(key, str) and key.startswith(ours)]:
+            del states[key]
+        return
+    for callback in trainer.callbacks:
+        if isinstance(callback, _BestCheckpoint) and callback.state_key not in states:
+            earlier = callback.state_key.replace(type(callback).__qualname__, ModelCheckpoint.__qualname__, 1)
+            if earlier in states:
+                states[callback.state_key] = states.pop(earlier)
+
+
+def best_checkpoint(monitor: str, mode: str, filename: str) -> ModelCheckpoint:
+    """A ModelCheckpoint keeping the best epoch by ``monitor`` (``filename`` names no metric prefix)."""
+    return _BestCheckpoint(monitor=monitor, mode=mode, filename=filename, auto_insert_metric_name=False)
 
 
 def last_checkpoint(every_epoch: bool = True) -> ModelCheckpoint:

@@ -82,10 +82,7 @@ def _identity(spec: Any) -> tuple[str | None, dict[str, Any]]:
     identity = {}
     for key in getattr(found, "identity_args", ()):
         if not _takes(found, key):
-            raise ConfigError(
-                f"--ckpt_path last: {found.__name__} inherits identity_args {found.identity_args} but takes "
-                f"no {key!r}; give it identity_args of its own (the init args that tell its runs apart)"
-            )
+            continue  # a subclass that fixes it (Rosenbrock's objective): its class tells its runs apart
         value = _plain(init_args.get(key))
         if key.endswith("path") and isinstance(value, str):  # "./a.svm" and "a.svm" are one file
             value = os.path.realpath(os.path.expanduser(value))

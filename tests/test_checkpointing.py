@@ -347,19 +347,21 @@ def test_run_time_settings_on_the_command_line_survive_a_resume(fit_config):
     assert resumed.model.steps_per_call == 1
 
 
-def test_ckpt_path_last_refuses_identity_args_a_subclass_does_not_take(fit_config, tmp_path, monkeypatch):
+def test_a_subclass_that_fixes_its_objective_resumes_its_own_runs(fit_config, tmp_path, monkeypatch):
+    """As README's Rosenbrock: it takes no `objective`, so its class alone tells its runs apart."""
     (tmp_path / "my_problems.py").write_text(
         "from scaffold import ParameterProblem\n"
-        "class Named(ParameterProblem):\n"
-        "    def __init__(self, fn: str = 'quadratic', lr: float = 0.1):\n"
-        "        super().__init__(fn, {'x': 1.0}, lr=lr)\n"
+        "class Fixed(ParameterProblem):\n"
+        "    def __init__(self, lr: float = 0.1):\n"
+        "        super().__init__('quadratic', {'x': 1.0}, lr=lr)\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
-    fit_config("quadratic", "--model=my_problems.Named", "--trainer.max_epochs=2")
-    with pytest.raises(
-        ConfigError, match=r"Named inherits identity_args \('objective',\) but takes no 'objective'"
-    ):
-        fit_config("quadratic", "--model=my_problems.Named", "--ckpt_path=last")
+    fit_config("quadratic", "--model=my_problems.Fixed", "--trainer.max_epochs=2")
+    fit_config("wavy", "--trainer.max_epochs=3")  # newer, another class
+    resumed = fit_config(
+        "quadratic", "--model=my_problems.Fixed", "--trainer.max_epochs=3", "--ckpt_path=last"
+    )
+    assert resumed.trainer.global_step == 3
 
 
 def test_data_paths_are_one_identity_however_they_are_written(tmp_path, monkeypatch):
@@ -387,3 +389,7 @@ def test_evaluating_a_checkpoint_attaches_no_checkpoint_callbacks(fit_config, re
     tested = fit_config("digits", "--ckpt_path=last", subcommand="test")
     assert not [c for c in tested.trainer.callbacks if isinstance(c, _ScaffoldCheckpoint)]
     assert not [w for w in recwarn if "dirpath has changed" in str(w.message)]
+    assert not [w for w in recwarn if "Please add the following callbacks" in str(w.message)]
+    fit_config("quadratic", "--trainer.max_epochs=2")
+    fit_config("quadratic", "--ckpt_path=last", subcommand="test")
+    assert not [w for w in recwarn if "Please add the following callbacks" in str(w.message)]

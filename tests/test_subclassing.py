@@ -6,7 +6,10 @@ scaffold's modules must not read their settings from ``hparams``.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import torch
 
 MODULE = '''
 from scaffold import Classifier, ParameterProblem
@@ -20,6 +23,13 @@ class Digits(DataModule):
         super().__init__("digits", batch_size=batch_size)
 
 
+class DoubledBatches(DataModule):
+    """Passes its parent another value than it was given."""
+
+    def __init__(self, batch_size: int = 32):
+        super().__init__("digits", batch_size=2 * batch_size)
+
+
 class Softmax(Classifier):
     """Softmax regression: no hidden layer, and only a learning rate to choose."""
 
@@ -29,8 +39,6 @@ class Softmax(Classifier):
 
 class TwoVariable(ParameterProblem):
     """The chapter's two-variable problem from its starting point; only the learning rate to choose."""
-
-    identity_args = ()
 
     def __init__(self, lr: float = 0.1):
         super().__init__("two_variable", {"x": 0.2, "y": 10.0}, lr=lr)
@@ -64,3 +72,19 @@ def test_a_datamodule_subclass_without_the_parents_arguments_trains(fit_config, 
     assert fitted.datamodule.hparams.batch_size == 64  # the digits config's, which Digits takes
     assert fitted.datamodule.hparams.source == "digits"  # its parent's, from Digits.__init__
     assert fitted.trainer.global_step == 23  # 1437 training rows in batches of 64
+
+
+def test_a_datamodule_subclass_trains_on_what_it_passed_its_parent(fit_config, user_modules):
+    fitted = fit_config("digits", "--data=user_modules.DoubledBatches", "--trainer.max_epochs=1")
+    assert fitted.trainer.global_step == 12  # 1437 rows in batches of 2 x 64 (the config's batch_size)
+
+
+def test_a_classifier_subclass_loads_from_its_checkpoint_without_data(fit_config, user_modules):
+    import user_modules as modules
+
+    fitted = fit_config("digits", "--model=user_modules.Softmax", "--trainer.max_epochs=1")
+    path = Path(fitted.trainer.log_dir) / "checkpoints" / "last.ckpt"
+    loaded = modules.Softmax.load_from_checkpoint(path)
+    assert loaded.sizes == (64, 10)
+    for name, value in fitted.model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], value), name

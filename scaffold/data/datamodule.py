@@ -97,12 +97,12 @@ class DataModule(L.LightningDataModule):
         if from_source == "libsvm" and not from_path:
             raise ConfigError("data.from_source libsvm needs --data.from_path (the libsvm file)")
         self.save_hyperparameters()
-        # Under LightningCLI a subclass's hparams hold only its own __init__ arguments; the methods
-        # below read all of these from hparams.
+        # Under LightningCLI a subclass's hparams hold only its own __init__ arguments, and a subclass
+        # may pass on other values than it was given: the methods below read what this class got.
         given = dict(source=source, path=path, data_home=data_home, split=split, seed=seed)
         given.update(batch_size=batch_size, num_workers=num_workers, from_source=from_source)
         given.update(from_path=from_path, n_features=n_features, zero_based=zero_based, on_device=on_device)
-        self.hparams.update({name: value for name, value in given.items() if name not in self.hparams})
+        self.hparams.update(given)
         self._source: sources.Source | None = None
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None

@@ -28,10 +28,10 @@ from torchmetrics.aggregation import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from scaffold.checkpointing import (
-    adopt_earlier_best_states,
     best_checkpoint,
     checkpoints_wanted,
     last_checkpoint,
+    prepare_callback_states,
     with_users_checkpoints,
 )
 from scaffold.errors import ConfigError
@@ -41,6 +41,9 @@ from scaffold.models.mlp import MLP
 from scaffold.models.stops import FinishValidationFirst
 
 Batch = tuple[Tensor, Tensor]
+
+
+_SIZES = "classifier_sizes"  # a checkpoint's record of (num_features, num_classes)
 
 
 class Classifier(FusedSteps, FinishValidationFirst, L.LightningModule):
@@ -89,12 +92,16 @@ class Classifier(FusedSteps, FinishValidationFirst, L.LightningModule):
         # The evaluation epoch's batch losses and sizes, counted into val/test loss at its end.
         self._eval_losses: list[tuple[Tensor, int]] = []
         self.net: MLP | None = None
+        self.sizes: tuple[int, int] | None = None  # (num_features, num_classes), once the network exists
         self.image_shape: tuple[int, int] | None = None
         if num_features is not None and num_classes is not None:
             self._build(num_features, num_classes)
 
     def _build(self, num_features: int, num_classes: int) -> None:
-        self.hparams.num_features, self.hparams.num_classes = int(num_features), int(num_classes)
+        self.sizes = (int(num_features), int(num_classes))
+        # For load_from_checkpoint; a subclass may not take them (its CLI hparams are its own arguments).
+        if "num_features" in self.hparams:
+            self.hparams.num_features, self.hparams.num_classes = self.sizes
         self.net = MLP(num_features, num_classes, self.hidden)
         # One metric object per stage; validate_args=False keeps update() free of checks and host syncs.
         self.train_acc, self.val_acc, self.test_acc = (
@@ -129,9 +136,9 @@ class Classifier(FusedSteps, FinishValidationFirst, L.LightningModule):
         found = (datamodule.num_features, datamodule.num_classes)
         if self.net is None:
             self._build(*found)
-        elif found != (self.hparams.num_features, self.hparams.num_classes):
+        elif found != self.sizes:
             raise ConfigError(
-                f"the model has {self.hparams.num_features} inputs and {self.hparams.num_classes} "
+                f"the model has {self.sizes[0]} inputs and {self.sizes[1]} "
                 f"classes but the data has {found[0]} and {found[1]}; use the data it was trained on"
             )
         self.image_shape = getattr(datamodule, "image_shape", None)  # a DataModule of the user's may lack it
@@ -256,11 +263,20 @@ class Classifier(FusedSteps, FinishValidationFirst, L.LightningModule):
         # Best first: last.ckpt, written after it at the same epoch end, then holds its updated state.
         return with_users_checkpoints(self._trainer, [best, last_checkpoint()])
 
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Record the network's sizes, for a subclass that does not take them as arguments."""
+        if self.net is not None:
+            checkpoint[_SIZES] = list(self.sizes)
+
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Read checkpoints of earlier versions (see ``FusedSteps`` and ``adopt_earlier_best_states``)."""
+        """Build a data-sized network (``load_from_checkpoint``); read earlier checkpoints' states.
+
+        See ``FusedSteps.on_load_checkpoint`` and ``prepare_callback_states``.
+        """
         super().on_load_checkpoint(checkpoint)
-        if self._trainer is not None:
-            adopt_earlier_best_states(checkpoint, self.trainer.callbacks)
+        if self.net is None and _SIZES in checkpoint:
+            self._build(*checkpoint[_SIZES])
+        prepare_callback_states(checkpoint, self._trainer)
 
     def on_train_start(self) -> None:
         """Log a grid of training inputs to TensorBoard when they are images (the chapter's imshow)."""

@@ -19,12 +19,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import lightning as L
 import torch
 from torch import Tensor, nn
 
-from scaffold.checkpointing import checkpoints_wanted, last_checkpoint, with_users_checkpoints
+from scaffold.checkpointing import (
+    checkpoints_wanted,
+    last_checkpoint,
+    prepare_callback_states,
+    with_users_checkpoints,
+)
 from scaffold.errors import ConfigError
 from scaffold.problems.callbacks import ConvergenceStop, DivergenceGuard, TrajectoryFigure
 from scaffold.problems.objectives import OBJECTIVES, Objective, get_objective, parameter_names
@@ -140,6 +146,10 @@ class ParameterProblem(L.LightningModule):
         if self.figure and (self._trainer is None or self.trainer.logger is not None):
             callbacks.append(TrajectoryFigure())
         return with_users_checkpoints(self._trainer, callbacks)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Fit the checkpoint's callback states to this run's (see ``prepare_callback_states``)."""
+        prepare_callback_states(checkpoint, self._trainer)
 
     def train_dataloader(self) -> range:
         """One empty item: the problem needs no data, only one step per epoch."""
