@@ -66,16 +66,18 @@ class ScaffoldCLI(LightningCLI):
         # `last` becomes its file first, so it is read the same way. A file that is not a checkpoint
         # gets one error line, not torch.load's traceback.
         subcommand = self.config.get("subcommand")
-        config = self.config[subcommand] if subcommand else None
-        if config is not None and config.get("ckpt_path") == "best":
+        if not subcommand:  # as LightningCLI's own: nothing to read
+            return
+        config = self.config[subcommand]
+        if config.get("ckpt_path") == "best":
             raise ConfigError(
                 "--ckpt_path best: only a fit in the same process knows its best checkpoint; give the "
                 "checkpoint's path or 'last'"
             )
-        if config is not None and config.get("ckpt_path") == "last":
+        if config.get("ckpt_path") == "last":
             self._last_found = resolve_last(config)
             config["ckpt_path"] = str(self._last_found)
-        path = config.get("ckpt_path") if config is not None else None
+        path = config.get("ckpt_path")
 
         def unreadable(reason: str) -> ConfigError:
             return ConfigError(
@@ -128,7 +130,7 @@ class ScaffoldCLI(LightningCLI):
         path = config.get("ckpt_path")
         if path and not Path(path).is_file():
             raise ConfigError(f"--ckpt_path {path}: no such file; give a checkpoint file, or 'last'")
-        if config.get("ckpt_path") and config.get("weights_only") is None:
+        if path and config.get("weights_only") is None:
             config["weights_only"] = True
 
     def before_instantiate_classes(self) -> None:
