@@ -20,6 +20,7 @@ it restarts an interrupted epoch.
 
 from __future__ import annotations
 
+import inspect
 import math
 from pathlib import Path
 from typing import Literal
@@ -96,13 +97,11 @@ class DataModule(L.LightningDataModule):
             raise ConfigError(f"data.from_source only applies to data.source memmap, not {source}")
         if from_source == "libsvm" and not from_path:
             raise ConfigError("data.from_source libsvm needs --data.from_path (the libsvm file)")
+        arguments = dict(locals())  # this class's arguments as it received them (none is rebound above)
         self.save_hyperparameters()
         # Under LightningCLI a subclass's hparams hold only its own __init__ arguments, and a subclass
         # may pass on other values than it was given: the methods below read what this class got.
-        given = dict(source=source, path=path, data_home=data_home, split=split, seed=seed)
-        given.update(batch_size=batch_size, num_workers=num_workers, from_source=from_source)
-        given.update(from_path=from_path, n_features=n_features, zero_based=zero_based, on_device=on_device)
-        self.hparams.update(given)
+        self.hparams.update({name: arguments[name] for name in inspect.signature(DataModule).parameters})
         self._source: sources.Source | None = None
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
