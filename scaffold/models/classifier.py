@@ -35,6 +35,7 @@ from scaffold.checkpointing import (
     with_users_checkpoints,
 )
 from scaffold.errors import ConfigError
+from scaffold.models.divergence import stop_if_diverged
 from scaffold.models.fused_steps import FusedSteps
 from scaffold.models.images import image_grid
 from scaffold.models.mlp import MLP
@@ -187,15 +188,17 @@ class Classifier(FusedSteps, FinishValidationFirst, L.LightningModule):
         self.train_acc.reset()
 
     def on_train_epoch_end(self) -> None:
-        """Log ``train/acc`` over the epoch."""
+        """Log ``train/acc`` over the epoch; stop if the weights diverged (before any checkpoint)."""
         self._log_epoch_value("train/acc", self.train_acc)
+        stop_if_diverged(self)
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         """Accumulate the validation loss and accuracy (logged at the end of the epoch)."""
         self._loss(batch, self.val_acc, evaluating=True)
 
     def on_validation_epoch_start(self) -> None:
-        """Start from zero: a validation stopped by an exception may have left counts behind."""
+        """Start from zero (an exception may have left counts behind); during fit, stop if diverged."""
+        stop_if_diverged(self)  # before the best checkpoint could keep NaN weights
         self._start_eval_epoch(self.val_acc, self.val_loss)
 
     def on_validation_epoch_end(self) -> None:

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from scaffold.data import DataModule
-from scaffold.errors import ConfigError
+from scaffold.errors import ConfigError, DivergenceError
 from scaffold.models import MLP, Classifier
 from scaffold.models.images import image_grid
 
@@ -110,6 +110,18 @@ def test_a_nan_batch_loss_makes_the_eval_loss_nan(tmp_path):
         model.net[-1].bias[0] = float("nan")  # every row's loss is NaN: a diverged model
     results = trainer(tmp_path).validate(model, data, verbose=False)[0]
     assert torch.isnan(torch.tensor(results["val/loss"]))
+
+
+@pytest.mark.parametrize("steps_per_call, limit_val_batches", [(1, None), (4, None), (1, 0)])
+def test_a_diverged_fit_stops_before_any_checkpoint_keeps_nan_weights(
+    tmp_path, steps_per_call, limit_val_batches
+):
+    model = Classifier(hidden=(16,), lr=1e30, sample_images=0, steps_per_call=steps_per_call)
+    options = {} if limit_val_batches is None else {"limit_val_batches": limit_val_batches}
+    fit = trainer(tmp_path, max_epochs=3, **options)
+    with pytest.raises(DivergenceError, match=r"training diverged in epoch 0 \(step 23, lr=1e\+30\)"):
+        fit.fit(model, DataModule("digits"))
+    assert not list(tmp_path.rglob("*.ckpt"))
 
 
 def test_sample_images_reach_tensorboard(tmp_path):
