@@ -30,6 +30,23 @@ class ConvergenceStop(L.Callback):
         self.last_step_size = math.inf
         self._previous: Tensor | None = None
 
+    def state_dict(self) -> dict[str, Any]:
+        """The last step's size, so that a resumed run of a converged problem does not step again."""
+        return {"last_step_size": self.last_step_size, "converged_at": self.converged_at}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` saved."""
+        self.last_step_size = state_dict.get("last_step_size", math.inf)
+        self.converged_at = state_dict.get("converged_at")
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: Any) -> None:
+        """A resumed run whose last step already met this epsilon stops before stepping."""
+        if self.last_step_size <= self.epsilon:
+            self.converged_at = self.converged_at if self.converged_at is not None else trainer.current_epoch
+            trainer.should_stop = True
+        else:  # a smaller epsilon than the run that saved it: not converged yet
+            self.converged_at = None
+
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: Any, batch: Any, batch_idx: int) -> None:
         """Remember the parameters before the step."""
         self._previous = flat_parameters(pl_module)

@@ -59,9 +59,11 @@ def plot_paths(
         gx, gy = torch.meshgrid(xs, ys, indexing="xy")
         with torch.no_grad():
             values = objective(gx, gy).numpy()
-        levels = np.nanpercentile(values[np.isfinite(values)], np.linspace(0, 95, 25))
-        contour = axes.contour(gx.numpy(), gy.numpy(), values, levels=np.unique(levels), cmap="viridis")
-        figure.colorbar(contour, ax=axes, label="objective")
+        shown = values[np.isfinite(values)]
+        levels = np.unique(np.percentile(shown, np.linspace(0, 95, 25))) if shown.size else []
+        if len(levels) >= 2:  # a flat (or nowhere finite) objective has no contours: the path alone
+            contour = axes.contour(gx.numpy(), gy.numpy(), values, levels=levels, cmap="viridis")
+            figure.colorbar(contour, ax=axes, label="objective")
         for label, path in finite.items():
             axes.plot(path[:, 0], path[:, 1], "o-", markersize=3, label=label)
         axes.set_xlabel(names[0])

@@ -106,6 +106,26 @@ def test_the_trajectory_figure_and_hparams_are_logged(fit_config):
     assert read_scalars(cli.trainer.log_dir, "hp_metric")[-1][1] == pytest.approx(cli.model().item())
 
 
+@pytest.mark.parametrize("objective", ["0*x + 0*y", "relu(x-100) + relu(y-100)"])
+def test_a_flat_two_variable_objective_still_gets_its_figure(fit_config, objective):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    cli = fit_config("expression", f"--model.objective={objective}")  # no contour levels to draw
+    accumulator = EventAccumulator(cli.trainer.log_dir)
+    accumulator.Reload()
+    assert "trajectory" in accumulator.Tags()["images"]
+
+
+def test_resuming_a_converged_run_takes_no_further_step(fit_config):
+    first = fit_config("quadratic")
+    assert first.trainer.global_step == 54
+    resumed = fit_config("quadratic", "--ckpt_path=last")
+    assert resumed.trainer.global_step == 54
+    assert torch.equal(resumed.model.params["x"], first.model.params["x"])
+    stricter = fit_config("quadratic", "--ckpt_path=last", "--model.epsilon=1e-7")  # not converged by it
+    assert stricter.trainer.global_step > 54
+
+
 def test_tensor_parameters_are_supported():
     problem = ParameterProblem("quadratic", init={"x": [0.0, 1.0, 5.0]}, lr=0.5)
     assert problem.params["x"].shape == (3,)
