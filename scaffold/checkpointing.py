@@ -64,12 +64,13 @@ class _LastCheckpoint(_ScaffoldCheckpoint):
     def on_exception(
         self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
     ) -> None:
-        """On Ctrl-C or SIGTERM, write ``last.ckpt`` (Lightning's own hook would add ``epoch=E-step=S.ckpt``).
+        """On SIGTERM or a first Ctrl-C, write ``last.ckpt`` (not Lightning's ``epoch=E-step=S.ckpt``).
 
-        Not on other exceptions: a crash can stop a step half-way, or come from a diverged state,
-        and the last consistent ``last.ckpt`` (the previous epoch's) is the one to resume from.
+        Both stop between batches (:class:`InterruptReport` routes the first Ctrl-C there). Not on
+        other exceptions: a crash, or a raw KeyboardInterrupt (a second Ctrl-C, or one outside the
+        CLI), can stop a step half-way, and the last consistent ``last.ckpt`` is the one to resume from.
         """
-        if not isinstance(exception, KeyboardInterrupt | SIGTERMException):
+        if not isinstance(exception, SIGTERMException):
             return
         if not self._should_save_on_exception(trainer):
             return
@@ -215,13 +216,18 @@ class InterruptReport(L.Callback):
         else:
             return
         self.teardown(trainer, pl_module, "fit")
-        saved = [
-            os.path.join(callback.dirpath, LAST)
-            for callback in trainer.checkpoint_callbacks
-            if isinstance(callback, _LastCheckpoint) and callback.save_on_exception and callback.dirpath
-        ]
-        where = f"checkpoint saved to {saved[0]}" if saved else "no checkpoint was saved"
-        self.message = (
-            f"{what} at epoch {trainer.current_epoch}, step {trainer.global_step}; {where}; "
-            "resume with the same command plus --ckpt_path last"
-        )
+        lasts = [c for c in trainer.checkpoint_callbacks if isinstance(c, _LastCheckpoint) and c.dirpath]
+        # Between batches only (see _LastCheckpoint.on_exception); a second Ctrl-C stops at once.
+        between_batches = isinstance(exception, SIGTERMException)
+        saved = [os.path.join(c.dirpath, LAST) for c in lasts if c.save_on_exception and between_batches]
+        earlier = [path for c in lasts if os.path.isfile(path := os.path.join(c.dirpath, LAST))]
+        if saved:
+            where = f"checkpoint saved to {saved[0]}; resume with the same command plus --ckpt_path last"
+        elif earlier:
+            where = (
+                f"no checkpoint saved at this point; the newest is {earlier[0]}: resume from it with the "
+                "same command plus --ckpt_path last"
+            )
+        else:  # e.g. during setup: there is nothing to resume from
+            where = "no checkpoint was saved; run the same command again"
+        self.message = f"{what} at epoch {trainer.current_epoch}, step {trainer.global_step}; {where}"

@@ -191,7 +191,8 @@ def merge_checkpoint_settings(path: str, configured: Any, loaded: Any) -> None:
     init args that say how to run it, not what it is, in ``runtime_args`` (the Classifier's
     ``steps_per_call``): those keep the command line's value. Settings left unset in the config
     (None: e.g. sizes taken from the data) are not reported. Settings the class does not take are
-    dropped, as ``load_from_checkpoint`` drops them.
+    dropped, as ``load_from_checkpoint`` drops them. A checkpoint of a model class unrelated to the
+    configured one (neither a subclass of the other) is refused.
     """
     from lightning.pytorch.utilities import rank_zero_info
 
@@ -205,6 +206,18 @@ def merge_checkpoint_settings(path: str, configured: Any, loaded: Any) -> None:
             "the checkpoint's values for them are ignored"
         )
     if _class_path(configured) != _class_path(loaded):
+        configured_class = _import(_class_path(configured) or "")
+        if (
+            model_class is not None
+            and configured_class is not None
+            and not issubclass(model_class, configured_class)
+            and not issubclass(configured_class, model_class)
+        ):
+            # A Classifier's weights on a problem (or the reverse) run, but measure nothing.
+            raise ConfigError(
+                f"--ckpt_path {path}: a checkpoint of a {model_class.__name__}, but this config's model is "
+                f"a {configured_class.__name__}; give a checkpoint of a run of this config"
+            )
         rank_zero_info(
             f"--ckpt_path {path}: the checkpoint's model, {_class_path(loaded)}, replaces the configured one"
         )

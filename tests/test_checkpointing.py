@@ -316,15 +316,38 @@ def test_a_checkpoint_from_before_the_best_checkpoint_had_its_own_class_restores
     assert not [w for w in recwarn if "Please add the following callbacks" in str(w.message)]
 
 
-def test_a_checkpoint_of_another_model_class_replaces_the_configured_model_with_one_line(fit_config, caplog):
-    import logging
-
+def test_a_checkpoint_of_an_unrelated_model_class_is_refused(fit_config):
     quadratic = fit_config("quadratic", "--trainer.max_epochs=3")
     path = Path(quadratic.trainer.log_dir) / "checkpoints" / "last.ckpt"
-    with caplog.at_level(logging.INFO):
-        tested = fit_config("digits", f"--ckpt_path={path}", subcommand="test")
-    assert type(tested.model).__name__ == "ParameterProblem"
-    assert "the checkpoint's model, scaffold.ParameterProblem, replaces the configured one" in caplog.text
+    with pytest.raises(
+        ConfigError, match="a checkpoint of a ParameterProblem, but this config's model is a Cl"
+    ):
+        fit_config("digits", f"--ckpt_path={path}", subcommand="test")
+
+
+def test_a_raw_ctrl_c_saves_nothing_and_names_the_last_consistent_checkpoint(tmp_path):
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    from scaffold.checkpointing import InterruptReport
+
+    class SecondCtrlC(L.Callback):  # a KeyboardInterrupt mid-epoch, as a second Ctrl-C raises it
+        def on_train_batch_end(self, trainer, *args) -> None:
+            if trainer.global_step == 26:
+                raise KeyboardInterrupt
+
+    report = InterruptReport()
+    trainer = L.Trainer(
+        max_epochs=3,
+        logger=TensorBoardLogger(tmp_path),
+        callbacks=[SecondCtrlC(), report],
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    with pytest.raises(SystemExit):  # Lightning's answer to a KeyboardInterrupt
+        trainer.fit(Classifier(hidden=(16,), sample_images=0), DataModule("digits"))
+    last = Path(trainer.log_dir) / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=True)["global_step"] == 23  # epoch 0's, not step 26's
+    assert f"no checkpoint saved at this point; the newest is {last}" in report.message
 
 
 def test_atomic_checkpoint_writes_read_a_home_folder_as_lightnings_writer_does(tmp_path, monkeypatch):

@@ -88,3 +88,16 @@ def test_a_classifier_subclass_loads_from_its_checkpoint_without_data(fit_config
     assert loaded.sizes == (64, 10)
     for name, value in fitted.model.state_dict().items():
         assert torch.equal(loaded.state_dict()[name], value), name
+
+
+def test_a_checkpoint_of_a_subclass_replaces_the_configured_model_with_one_line(
+    fit_config, user_modules, caplog
+):
+    import logging
+
+    fitted = fit_config("digits", "--model=user_modules.Softmax", "--trainer.max_epochs=1")
+    path = Path(fitted.trainer.log_dir) / "checkpoints" / "last.ckpt"
+    with caplog.at_level(logging.INFO):
+        tested = fit_config("digits", f"--ckpt_path={path}", subcommand="test")
+    assert type(tested.model).__name__ == "Softmax"
+    assert "the checkpoint's model, user_modules.Softmax, replaces the configured one" in caplog.text
