@@ -106,3 +106,15 @@ def test_the_optimizer_option_replaces_the_classifiers_own(fit_config):
     trained = {id(parameter) for group in optimizer.param_groups for parameter in group["params"]}
     assert trained == {id(parameter) for parameter in cli.model.parameters()}
     assert cli.trainer.callback_metrics["val/acc"] > 0.5
+
+
+@pytest.mark.parametrize("steps_per_call", [1, 4])
+def test_overfit_batches_trains_on_the_same_few_batches(fit_config, steps_per_call):
+    cli = fit_config(
+        "digits",
+        "--trainer.overfit_batches=2",
+        "--trainer.max_epochs=30",
+        f"--model.steps_per_call={steps_per_call}",
+    )
+    assert cli.trainer.global_step == 60
+    assert cli.trainer.callback_metrics["train/acc"] >= 0.99  # 128 rows, nearly learnt by heart

@@ -88,6 +88,8 @@ class DataModule(L.LightningDataModule):
             raise ConfigError(f"data.batch_size must be >= 1, got {batch_size}")
         if num_workers < 0:
             raise ConfigError(f"data.num_workers must be >= 0, got {num_workers}")
+        if not -(2**63) <= seed < 2**64:  # what torch.Generator.manual_seed takes
+            raise ConfigError(f"data.seed must fit in 64 bits, got {seed}")
         if on_device and num_workers:
             raise ConfigError("data.on_device loads batches without workers; set --data.num_workers 0")
         if source in ("libsvm", "memmap") and not path:
@@ -132,6 +134,8 @@ class DataModule(L.LightningDataModule):
             raise ScaffoldError(
                 f"{hp.path or hp.source}: the data has no rows; check --data.source and --data.path"
             )
+        _check_test_set(source, hp.path or hp.source)
+        _check_labels(source, hp.path or hp.source)
         indices = split_indices(len(source.train), hp.split, hp.seed)
         parts = [IndexedSubset(source.train, rows) for rows in indices]
         self.train_set, self.val_set = parts[0], parts[1]
@@ -174,6 +178,8 @@ class DataModule(L.LightningDataModule):
         """Shuffled batches of the train part: the order of epoch e depends only on (seed, e)."""
         dataset = self._ready(self.train_set)
         world_size, rank = self._ranks()
+        if self._overfitting():
+            return self._loader(dataset, shuffle=False)
         if self.hparams.on_device:
             return self._device_loader(
                 dataset, EpochPermutation(len(dataset), self.hparams.seed, True, rank, world_size)
@@ -202,6 +208,8 @@ class DataModule(L.LightningDataModule):
     def _eval_loader(self, dataset: Dataset | None) -> DataLoader | IndexBatches:
         dataset = self._ready(dataset)
         world_size, rank = self._ranks()
+        if self._overfitting():
+            return self._loader(dataset, shuffle=False)
         order = EpochPermutation(len(dataset), shuffle=False, rank=rank, world_size=world_size)
         if self.hparams.on_device:
             return self._device_loader(dataset, order)
@@ -220,6 +228,10 @@ class DataModule(L.LightningDataModule):
 
     def _device(self) -> torch.device:
         return self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
+
+    def _overfitting(self) -> bool:
+        # --trainer.overfit_batches: Lightning swaps in a SequentialSampler, which only a DataLoader takes.
+        return self.trainer is not None and bool(self.trainer.overfit_batches)
 
     def _ranks(self) -> tuple[int, int]:
         if self.trainer is None:
@@ -249,3 +261,27 @@ class DataModule(L.LightningDataModule):
         return DataLoader(
             dataset, batch_size=self.hparams.batch_size, shuffle=shuffle, **self._loader_options()
         )
+
+
+def _check_test_set(source: sources.Source, where: str) -> None:
+    """A source's own test set must have rows shaped as the training rows (found at load, not at test)."""
+    if source.test is None:
+        return
+    if len(source.test) == 0:
+        raise ScaffoldError(f"{where}: the test set has no rows; give test data with rows, or remove it")
+    train_shape, test_shape = tuple(source.train.feature_shape), tuple(source.test.feature_shape)
+    if train_shape != test_shape:
+        raise ScaffoldError(
+            f"{where}: the test rows have shape {test_shape} but the training rows {train_shape}; "
+            "give test data with the training data's features"
+        )
+
+
+def _check_labels(source: sources.Source, where: str) -> None:
+    """Labels are class ids 0, 1, ...: cross-entropy fails on a negative one, mid-training."""
+    for part, name in ((source.train, "training"), (source.test, "test")):
+        if part is not None and len(part) and (lowest := int(part.targets.min())) < 0:
+            raise ScaffoldError(
+                f"{where}: the {name} labels must be class ids 0, 1, 2, ..., found {lowest}; "
+                "map them to 0-based ids first (e.g. -1/+1 -> 0/1)"
+            )

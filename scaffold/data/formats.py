@@ -123,6 +123,10 @@ def npy_header(path: str | os.PathLike[str]) -> tuple[tuple[int, ...], np.dtype]
         raise ScaffoldError(f"{path}: no such file") from None
     except (OSError, ValueError) as exc:
         raise ScaffoldError(f"{path}: not a readable .npy file ({exc}); recreate it") from None
+    if dtype.hasobject:  # pickled Python objects, not numbers: no memory map can read them
+        raise ScaffoldError(
+            f"{path}: holds Python objects (dtype {dtype}), not numbers; save a numeric array"
+        )
     size = path.stat().st_size
     if size < data_start + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize:
         raise ScaffoldError(f"{path}: truncated: header says shape {shape} {dtype}, file has {size} bytes")

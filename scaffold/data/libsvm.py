@@ -39,7 +39,7 @@ class LibSVMDataset(Dataset[Batch]):
             X, y = load_svmlight_file(
                 str(path), n_features=n_features, zero_based=zero_based, dtype=np.float32
             )
-        except ValueError as exc:
+        except (ValueError, OverflowError) as exc:  # OverflowError: a feature index beyond int32
             raise ScaffoldError(
                 f"{path}: not a valid libsvm/svmlight file ({exc}); each line must read "
                 f"'<label> <index>:<value> ...' with increasing indices"

@@ -48,10 +48,13 @@ def idx_counts_differ(tmp_path):
     return folder
 
 
-def memmap_folder(x: np.ndarray, y: np.ndarray):
+def memmap_folder(x: np.ndarray, y: np.ndarray, x_test: np.ndarray | None = None, y_test=None):
     def make(tmp_path):
         np.save(tmp_path / "x.npy", x)
         np.save(tmp_path / "y.npy", y)
+        if x_test is not None:
+            np.save(tmp_path / "x_test.npy", x_test)
+            np.save(tmp_path / "y_test.npy", y_test)
         return tmp_path
 
     return make
@@ -100,6 +103,31 @@ CASES = {
         libsvm_file("one 1:2\n"),
         ["data.svm: not a valid libsvm/svmlight file"],
     ),
+    "libsvm feature index beyond int32": (
+        "libsvm",
+        libsvm_file("1 1:0.5\n0 3000000000:0.9\n1 1:0.4\n"),
+        ["data.svm: not a valid libsvm/svmlight file"],
+    ),
+    "object arrays": (
+        "memmap",
+        memmap_folder(np.array([[1, "a"]] * 4, dtype=object), np.zeros(4, I64)),
+        ["x.npy: holds Python objects (dtype object), not numbers"],
+    ),
+    "negative labels (-1/+1)": (
+        "memmap",
+        memmap_folder(np.ones((6, 2), F32), np.array([-1, 1] * 3)),
+        ["the training labels must be class ids 0, 1, 2, ..., found -1", "-1/+1 -> 0/1"],
+    ),
+    "test rows shaped unlike the training rows": (
+        "memmap",
+        memmap_folder(np.ones((6, 3), F32), np.arange(6) % 2, np.ones((4, 5), F32), np.arange(4) % 2),
+        ["the test rows have shape (5,) but the training rows (3,)"],
+    ),
+    "an empty test set": (
+        "memmap",
+        memmap_folder(np.ones((6, 3), F32), np.arange(6) % 2, np.ones((0, 3), F32), np.zeros(0, I64)),
+        ["the test set has no rows"],
+    ),
 }
 
 
@@ -113,6 +141,7 @@ def test_bad_data_exits_1_with_one_line(capsys, tmp_path, case):
     assert code == 1
     assert_one_error_line(stderr, *fragments)
     assert not list(tmp_path.glob("logs/**/*.ckpt"))
+    assert not list(tmp_path.glob("logs/lightning_logs/version_*"))  # no empty run for TensorBoard to list
 
 
 @pytest.mark.parametrize(

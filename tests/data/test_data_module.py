@@ -86,6 +86,7 @@ def test_memmap_from_source_converts_once(tmp_path):
         ({"from_source": "digits"}, "data.from_source only applies to data.source memmap"),
         ({"source": "memmap", "path": "x", "from_source": "libsvm"}, "needs --data.from_path"),
         ({"on_device": True, "num_workers": 2}, "data.on_device loads batches without workers"),
+        ({"seed": 2**70}, "data.seed must fit in 64 bits"),
     ],
 )
 def test_bad_options(kwargs, message):
@@ -106,7 +107,7 @@ def test_pin_memory_only_when_the_trainer_is_on_a_gpu():
     dm = ready("digits")
     for device, pinned in (("cpu", False), ("cuda", True)):
         strategy = SimpleNamespace(root_device=torch.device(device))
-        dm.trainer = SimpleNamespace(strategy=strategy, world_size=1, global_rank=0)
+        dm.trainer = SimpleNamespace(strategy=strategy, world_size=1, global_rank=0, overfit_batches=0)
         assert dm.train_dataloader().pin_memory is pinned and dm.val_dataloader().pin_memory is pinned
 
 
@@ -114,7 +115,7 @@ def fake_trainer(world_size: int = 1, rank: int = 0):
     from types import SimpleNamespace
 
     strategy = SimpleNamespace(root_device=torch.device("cpu"))
-    return SimpleNamespace(strategy=strategy, world_size=world_size, global_rank=rank)
+    return SimpleNamespace(strategy=strategy, world_size=world_size, global_rank=rank, overfit_batches=0)
 
 
 def test_train_loader_is_resumable_alone_and_lightnings_under_ddp():
