@@ -9,25 +9,32 @@ from __future__ import annotations
 import logging
 import os
 import pickle
-import re
 import signal
 import sys
+import traceback
 import warnings
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch import Trainer
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.strategies.launchers import _MultiProcessingLauncher
 
 from scaffold.checkpointing import AtomicCheckpointIO, InterruptReport
-from scaffold.errors import ConfigError, ScaffoldError, report
+from scaffold.cli_errors import OneLineParser, check_config_files, user_error
+from scaffold.errors import ConfigError, report
 from scaffold.problems.callbacks import ConvergenceStop
 from scaffold.resume import merge_checkpoint_settings, resolve_last, run_version
+from scaffold.run_folder import remove_unused_run_folder
+
+# What Lightning needs from a checkpoint file to resume or evaluate from it.
+_LIGHTNING_KEYS = {"pytorch-lightning_version", "state_dict"}
+_MAX_SEED = 2**32 - 1  # seed_everything seeds numpy too
 
 
 class ScaffoldCLI(LightningCLI):
@@ -51,6 +58,22 @@ class ScaffoldCLI(LightningCLI):
         trainer.callbacks.append(self.interrupt_report)
         return trainer
 
+    def _set_seed(self) -> None:
+        seed = self._get(self.config, "seed_everything")
+        if isinstance(seed, int) and not isinstance(seed, bool) and not 0 <= seed <= _MAX_SEED:
+            raise ConfigError(
+                f"seed_everything must be between 0 and {_MAX_SEED} (numpy's range), got {seed}; "
+                "or true for a random seed"
+            )
+        super()._set_seed()
+
+    def _run_subcommand(self, subcommand: str) -> None:
+        try:
+            super()._run_subcommand(subcommand)
+        except BaseException:
+            remove_unused_run_folder(self.trainer)  # refused before anything was logged: leave no run
+            raise
+
     def _add_configure_optimizers_method_to_model(self, subcommand: str | None) -> None:
         # LightningCLI builds --optimizer from model.parameters() here, before fit's setup would size
         # a model from its data (the Classifier): with none yet, it would get an empty list.
@@ -59,7 +82,12 @@ class ScaffoldCLI(LightningCLI):
         if config.get("optimizer") is not None and size_for is not None and self.datamodule is not None:
             self.datamodule.setup(subcommand or "fit")
             size_for(self.datamodule)
-        super()._add_configure_optimizers_method_to_model(subcommand)
+        try:  # it builds the optimiser and scheduler here: torch's refusals (a negative lr) as one line
+            super()._add_configure_optimizers_method_to_model(subcommand)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(
+                f"--optimizer/--lr_scheduler: {exc}; run with --help (or --print_config) to see the options"
+            ) from None
 
     def _parse_ckpt_path(self) -> None:
         # LightningCLI reads a checkpoint's hyperparameters into the config before anything is built;
@@ -90,6 +118,11 @@ class ScaffoldCLI(LightningCLI):
             raise unreadable("not a zip archive, as torch.save writes")
         configured = config.get("model") if path else None
         try:
+            if path and Path(path).is_file():
+                # Memory-mapped: only the pickled index is read. Trainer.fit/test need Lightning's keys.
+                checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+                if not isinstance(checkpoint, dict) or not _LIGHTNING_KEYS <= checkpoint.keys():
+                    raise unreadable("no Lightning checkpoint in it: a torch.save of a model or state dict?")
             super()._parse_ckpt_path()
         except (pickle.UnpicklingError, EOFError, OSError, RuntimeError) as exc:
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -162,66 +195,6 @@ class ScaffoldCLI(LightningCLI):
         print(f"final parameters: {describe()} after {self.trainer.global_step} steps ({why})")
 
 
-class _OneLineParser(LightningArgumentParser):
-    """Turns jsonargparse's usage-and-error text into a ConfigError (one line, exit code 2)."""
-
-    def error(self, message: str, ex: Exception | None = None) -> None:  # type: ignore[override]
-        if not self.exit_on_error:  # a nested parser: jsonargparse handles this one itself
-            super().error(message, ex)
-        raise ConfigError(condense_parser_error(message))
-
-
-_NOISE = ("Does not validate against", "Subtypes:", "Errors:", "Given value type:", "tip:")
-
-
-def condense_parser_error(message: str) -> str:
-    """jsonargparse's multi-line report as one line: the key, the real reason, the value given.
-
-    Drops the Union bookkeeping (``Expected a <class 'NoneType'>``, subtype lists) that says
-    nothing to a user, and adds where to look for valid options.
-    """
-    key = re.match(r'\s*Parser key "([^"]+)":', message)
-    body = message[key.end() :] if key else message
-    reasons, given = [], ""
-    for line in body.splitlines():
-        line = line.strip().removeprefix("- ").strip()
-        if not line or line.startswith(_NOISE) or line == "Expected a <class 'NoneType'>":
-            continue
-        if line.startswith("Given value:"):
-            given = line.removeprefix("Given value:").strip()
-            continue
-        line = re.sub(r"Problem with given class_path '([^']+)':", r"\1:", line)
-        reasons.append(re.sub(r"<class '(?:[\w.]+\.)?(\w+)'>", r"\1", line))
-    text = " ".join(reasons) or "invalid arguments"
-    if given and "NestedArg" not in given and given not in text:
-        text += f" (got {given!r})"
-    where = f"{key.group(1)}: " if key else ""
-    return f"{where}{text}; run with --help (or --print_config) to see the accepted options"
-
-
-def user_error(exception: BaseException) -> ScaffoldError | None:
-    """The user-facing error behind ``exception``, if any, looking through wrapped causes.
-
-    jsonargparse wraps errors raised while instantiating the model or data in its own
-    ValueError, and Lightning reports bad Trainer settings as MisconfigurationException.
-    """
-    from lightning.fabric.utilities.exceptions import MisconfigurationException
-
-    seen: BaseException | None = exception
-    while seen is not None:
-        if isinstance(seen, ScaffoldError):
-            return seen
-        if isinstance(seen, MisconfigurationException):
-            return ConfigError(str(seen).strip().splitlines()[0])
-        if isinstance(seen, RuntimeError) and str(seen).startswith("Error(s) in loading state_dict"):
-            return ConfigError(
-                f"the checkpoint does not fit this model ({str(seen).splitlines()[0]}); "
-                "give --ckpt_path a checkpoint of the same config"
-            )
-        seen = seen.__cause__ or seen.__context__
-    return None
-
-
 class _DropLightningChatter(logging.Filter):
     """Drops Lightning's advertising tips and the note that our modules' checkpoint callbacks
     replace the Trainer's default one (intended, and printed on every run)."""
@@ -241,7 +214,7 @@ def build_cli(args: Sequence[str], **kwargs: Any) -> ScaffoldCLI:
     if not any(isinstance(f, _DropLightningChatter) for f in chatter.filters):
         chatter.addFilter(_DropLightningChatter())
     return ScaffoldCLI(
-        parser_class=_OneLineParser,
+        parser_class=OneLineParser,
         subclass_mode_model=True,
         subclass_mode_data=True,
         seed_everything_default=0,
@@ -260,6 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         debug = True
     interrupted = InterruptReport()
     try:
+        check_config_files(args)
         build_cli(args, interrupt_report=interrupted)
     except SystemExit:
         # Lightning turns Ctrl-C into sys.exit(1) and SIGTERM into SIGTERMException (a SystemExit)
@@ -270,8 +244,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return interrupted.exit_code
     except Exception as exception:
         error = user_error(exception)
-        if error is None or debug:
+        if error is None:
             raise
+        if debug:  # the traceback behind the error line; the exit code stays the error's
+            traceback.print_exc()
         return report(error)
     except KeyboardInterrupt:  # before or after training, where Lightning does not catch it
         print("error: interrupted", file=sys.stderr)

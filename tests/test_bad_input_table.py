@@ -46,6 +46,7 @@ def write_broken_inputs(folder) -> None:
         ("npy_lengths_differ", np.zeros((5, 2), np.float32), np.zeros(4, np.int64)),
         ("npy_flat_inputs", np.zeros(5, np.float32), np.zeros(5, np.int64)),
         ("npy_float_labels", np.zeros((5, 2), np.float32), np.zeros(5, np.float32)),
+        ("npy_negative_labels", np.zeros((6, 2), np.float32), np.array([-1, 1] * 3)),
     ]:
         (folder / name).mkdir()
         np.save(folder / name / "x.npy", x)
@@ -53,6 +54,8 @@ def write_broken_inputs(folder) -> None:
     (folder / "half_labels.svm").write_text("1 1:2\n0.5 2:1\n")
     (folder / "not_libsvm.txt").write_text("one 1:2\n")
     (folder / "notes.ckpt").write_text("not a checkpoint\n")
+    torch.save({"weight": torch.zeros(3)}, folder / "weights.pt")
+    (folder / "utf16.yaml").write_text((REPO / "configs" / "quadratic.yaml").read_text(), encoding="utf-16")
 
 
 ROWS = table_rows()

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 from conftest import CONFIGS, REPO
 
 from scaffold.cli import main
@@ -38,6 +39,8 @@ def assert_one_error_line(stderr: str, *fragments: str) -> None:
         (["--no_such_option=1"], 2, ["unrecognized arguments"]),
         (["--model.class_path=scaffold.Nope"], 2, ["scaffold.Nope"]),
         (["--trainer.accelerator=tpux"], 2, ["unknown accelerator 'tpux'", "available here: cpu"]),
+        (["--seed_everything=-1"], 2, ["seed_everything must be between 0 and 4294967295", "got -1"]),
+        (["--optimizer=Adam", "--optimizer.lr=-1"], 2, ["--optimizer/--lr_scheduler: Invalid learning rate"]),
     ],
 )
 def test_bad_input_gives_one_error_line(capsys, tmp_path, override, code, fragments):
@@ -54,6 +57,14 @@ def test_gpu_without_one_names_the_available_accelerators(capsys, tmp_path):
     assert exit_code == 2
     assert_one_error_line(stderr, "accelerator 'gpu' is not available here", "available: cpu")
     assert not (tmp_path / "lightning_logs").exists()  # refused before anything was written
+
+
+def test_a_config_file_that_is_not_utf8_gives_one_error_line(capsys, tmp_path):
+    config = tmp_path / "utf16.yaml"  # what Windows PowerShell's `>` writes
+    config.write_text((CONFIGS / "quadratic.yaml").read_text(), encoding="utf-16")
+    exit_code, stderr = run_main(capsys, "fit", "--config", str(config))
+    assert exit_code == 2
+    assert_one_error_line(stderr, f"--config {config}: not UTF-8 text", "save it as UTF-8")
 
 
 def test_missing_config_file(capsys, tmp_path):
@@ -85,30 +96,55 @@ def test_the_console_script_exits_non_zero_without_traceback(tmp_path):
     assert_one_error_line(result.stderr, "diverged")
 
 
-def test_debug_flag_shows_the_traceback(tmp_path):
-    from scaffold.errors import DivergenceError
+@pytest.mark.parametrize("option, code", [("--model.lr=5", 1), ("--model.epsilon=-1", 2)])
+def test_debug_flag_shows_the_traceback_behind_the_same_error_line_and_exit_code(
+    capsys, tmp_path, option, code
+):
+    args = ["fit", "--config", str(CONFIGS / "quadratic.yaml"), f"--trainer.default_root_dir={tmp_path}"]
+    exit_code, stderr = run_main(capsys, *args, option, "--debug")
+    assert exit_code == code
+    assert "Traceback (most recent call last)" in stderr
+    assert len([line for line in stderr.splitlines() if line.startswith("error: ")]) == 1
 
-    with pytest.raises(DivergenceError):
-        main(
-            [
-                "fit",
-                "--config",
-                str(CONFIGS / "quadratic.yaml"),
-                f"--trainer.default_root_dir={tmp_path}",
-                "--model.lr=5",
-                "--debug",
-            ]
-        )
+
+def test_a_log_folder_that_cannot_be_made_gives_one_error_line(capsys, tmp_path):
+    (tmp_path / "a_file").write_text("")
+    args = [
+        "fit",
+        "--config",
+        str(CONFIGS / "quadratic.yaml"),
+        f"--trainer.default_root_dir={tmp_path / 'a_file'}",
+    ]
+    exit_code, stderr = run_main(capsys, *args)
+    assert exit_code == 1
+    assert_one_error_line(stderr, f"cannot use {tmp_path / 'a_file'}", "Not a directory", "permissions")
+
+
+def test_a_checkpoint_of_an_unrelated_model_is_refused(capsys, fit_config, tmp_path):
+    problem = fit_config("quadratic").trainer.checkpoint_callback.last_model_path
+    args = ["test", "--config", str(CONFIGS / "digits.yaml"), f"--trainer.default_root_dir={tmp_path}"]
+    code, stderr = run_main(capsys, *args, f"--ckpt_path={problem}")
+    assert code == 2
+    assert_one_error_line(
+        stderr, "a checkpoint of a ParameterProblem, but this config's model is a Classifier"
+    )
 
 
 @pytest.mark.parametrize(
     "content",
-    [b"hello\n", b"PK\x03\x04 a truncated zip", "zip"],
-    ids=["text (torch.load: KeyError)", "truncated", "a zip of something else"],
+    [b"hello\n", b"PK\x03\x04 a truncated zip", "zip", "state dict"],
+    ids=[
+        "text (torch.load: KeyError)",
+        "truncated",
+        "a zip of something else",
+        "a torch.save of a state dict",
+    ],
 )
 def test_a_ckpt_path_that_is_not_a_checkpoint_gives_one_error_line(capsys, tmp_path, content):
     path = tmp_path / "model.ckpt"
-    if content == "zip":
+    if content == "state dict":
+        torch.save({"weight": torch.zeros(3)}, path)
+    elif content == "zip":
         import zipfile
 
         with zipfile.ZipFile(path, "w") as archive:
