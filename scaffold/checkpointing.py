@@ -156,10 +156,11 @@ def with_users_checkpoints(trainer: L.Trainer | None, callbacks: list[L.Callback
         given
         for given in trainer.callbacks
         if isinstance(given, ModelCheckpoint)
-        and not _is_lightnings_default(given)
         and any(issubclass(type(ours), type(given)) for ours in callbacks)
     ]
-    return [*callbacks, *replaced]
+    # Taken out of the Trainer's list here, so Lightning has nothing to override (and says nothing).
+    trainer.callbacks = [given for given in trainer.callbacks if not any(given is r for r in replaced)]
+    return [*callbacks, *(given for given in replaced if not _is_lightnings_default(given))]
 
 
 def _is_lightnings_default(callback: ModelCheckpoint) -> bool:

@@ -196,12 +196,10 @@ class ScaffoldCLI(LightningCLI):
 
 
 class _DropLightningChatter(logging.Filter):
-    """Drops Lightning's advertising tips and the note that our modules' checkpoint callbacks
-    replace the Trainer's default one (intended, and printed on every run)."""
+    """Drops Lightning's advertising tips (printed on every run)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        return not (message.startswith("💡 Tip") or "will override existing callbacks" in message)
+        return not record.getMessage().startswith("💡 Tip")
 
 
 def build_cli(args: Sequence[str], **kwargs: Any) -> ScaffoldCLI:

@@ -44,6 +44,15 @@ def test_a_classifier_rewrites_last_ckpt_every_epoch(tmp_path):
     assert files[-1] == "last.ckpt" and len(files) == 2 and files[0].startswith("best-epoch2-acc")
 
 
+def test_lightning_finds_no_trainer_checkpoint_to_override_and_says_nothing(tmp_path, caplog):
+    import logging
+
+    with caplog.at_level(logging.INFO):  # the Trainer has Lightning's default ModelCheckpoint
+        fit(ParameterProblem("quadratic", lr=0.1), tmp_path, epochs=3)
+    assert "Trainer" in caplog.text  # Lightning's info lines are captured
+    assert "will override existing callbacks" not in caplog.text
+
+
 def test_a_problem_writes_last_ckpt_once_at_the_end(tmp_path):
     probe = fit(ParameterProblem("quadratic", init={"x": -3.5}, epsilon=0.0), tmp_path, epochs=5)
     assert probe.seen == [None] * 5
