@@ -17,6 +17,7 @@ Example::
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import lightning as L
@@ -45,6 +46,11 @@ Batch = tuple[Tensor, Tensor]
 
 
 _SIZES = "classifier_sizes"  # a checkpoint's record of (num_features, num_classes)
+# Under DDP Lightning suggests sync_dist=True for epoch values; these are torchmetrics' compute(),
+# already reduced over every rank (a second reduction would only add rounding).
+warnings.filterwarnings(
+    "ignore", message=r"It is recommended to use `self\.log\('((train|val|test)/(loss|acc)|hp_metric)'"
+)
 
 
 class Classifier(FusedSteps, FinishValidationFirst, L.LightningModule):
