@@ -30,7 +30,7 @@ from scaffold.cli_errors import OneLineParser, check_config_files, user_error
 from scaffold.errors import ConfigError, report
 from scaffold.problems.callbacks import ConvergenceStop
 from scaffold.resume import merge_checkpoint_settings, resolve_last, run_version
-from scaffold.run_folder import remove_unused_run_folder
+from scaffold.run_folder import new_run_folders, remove_unused_run_folders
 
 # What Lightning needs from a checkpoint file to resume or evaluate from it.
 _LIGHTNING_KEYS = {"pytorch-lightning_version", "state_dict"}
@@ -68,10 +68,11 @@ class ScaffoldCLI(LightningCLI):
         super()._set_seed()
 
     def _run_subcommand(self, subcommand: str) -> None:
+        created = new_run_folders(self.trainer)  # before anything is written
         try:
             super()._run_subcommand(subcommand)
         except BaseException:
-            remove_unused_run_folder(self.trainer)  # refused before anything was logged: leave no run
+            remove_unused_run_folders(created)  # refused before anything was logged: leave no run
             raise
 
     def _add_configure_optimizers_method_to_model(self, subcommand: str | None) -> None:

@@ -2,7 +2,8 @@
 
 Lightning creates ``version_N/`` (an event file, ``config.yaml``, ``hparams.yaml``) before the data
 is loaded. A run refused there, by bad data say, would otherwise leave a ``version_N`` that
-TensorBoard lists as an empty run, one more with every retry.
+TensorBoard lists as an empty run, one more with every retry. Only folders this run created are
+removed, and only while they hold nothing but those files.
 """
 
 from __future__ import annotations
@@ -15,16 +16,40 @@ from typing import Any
 _SETTINGS_FILES = {"config.yaml", "hparams.yaml"}
 
 
-def remove_unused_run_folder(trainer: Any) -> None:
-    """Delete the logger's run folder if it holds nothing but settings and empty event files."""
-    if trainer is None or not trainer.is_global_zero or trainer.logger is None:
-        return
-    folder = getattr(trainer.logger, "log_dir", None)
-    if not folder or not Path(folder).is_dir() or Path(folder).resolve() == Path.cwd().resolve():
-        return
-    folder = Path(folder)
-    if all(_holds_nothing(path) for path in folder.rglob("*") if not path.is_dir()):
+def new_run_folders(trainer: Any) -> list[list[Path]]:
+    """For each logger of ``trainer`` whose run folder does not exist yet: it and its missing parents.
+
+    Call before the run starts; pass the result to :func:`remove_unused_run_folders` if it fails.
+    """
+    if trainer is None or not trainer.is_global_zero:
+        return []
+    found = []
+    for logger in trainer.loggers:
+        try:
+            folder = getattr(logger, "log_dir", None)  # fixes a TensorBoard/CSV logger's version now
+        except Exception:  # a logger of the user's that cannot tell yet
+            continue
+        missing, path = [], Path(folder) if folder else None
+        while path is not None and not path.exists():
+            missing.append(path)
+            path = path.parent
+        if missing:
+            found.append(missing)
+    return found
+
+
+def remove_unused_run_folders(found: list[list[Path]]) -> None:
+    """Delete the run folders :func:`new_run_folders` found that hold nothing yet, and their new parents."""
+    for folder, *parents in found:
+        files = [path for path in folder.rglob("*") if path.is_file()] if folder.is_dir() else None
+        if files is None or not all(_holds_nothing(path) for path in files):
+            continue
         shutil.rmtree(folder, ignore_errors=True)
+        for parent in parents:  # e.g. the lightning_logs/ made for it, now empty
+            try:
+                parent.rmdir()
+            except OSError:
+                break
 
 
 def _holds_nothing(path: Path) -> bool:

@@ -144,6 +144,27 @@ def test_bad_data_exits_1_with_one_line(capsys, tmp_path, case):
     assert not list(tmp_path.glob("logs/lightning_logs/version_*"))  # no empty run for TensorBoard to list
 
 
+def test_a_refused_run_removes_only_folders_it_created(capsys, tmp_path):
+    mine = tmp_path / "experiment"  # a flat logger layout: the run folder is the user's own
+    mine.mkdir()
+    (mine / "config.yaml").write_text("the user's notes\n")
+    data = memmap_folder(np.ones((6, 2), F32), np.array([-1, 1] * 3))(tmp_path)
+    logger = f"{{class_path: TensorBoardLogger, init_args: {{save_dir: {mine}, name: '', version: ''}}}}"
+    code, stderr = fit(capsys, tmp_path, "memmap", f"--data.path={data}", "--data.from_source=null")
+    assert code == 1 and not (tmp_path / "logs").exists()  # the default run folder and its parents: new
+    code, stderr = fit(
+        capsys,
+        tmp_path,
+        "memmap",
+        f"--data.path={data}",
+        "--data.from_source=null",
+        f"--trainer.logger={logger}",
+    )
+    assert code == 1
+    assert_one_error_line(stderr, "found -1")
+    assert (mine / "config.yaml").read_text() == "the user's notes\n"
+
+
 @pytest.mark.parametrize(
     "option, fragment",
     [
