@@ -70,14 +70,20 @@ class _LastCheckpoint(_ScaffoldCheckpoint):
         other exceptions: a crash, or a raw KeyboardInterrupt (a second Ctrl-C, or one outside the
         CLI), can stop a step half-way, and the last consistent ``last.ckpt`` is the one to resume from.
         """
-        if not isinstance(exception, SIGTERMException):
-            return
+        if not isinstance(exception, SIGTERMException) or not weights_finite(pl_module):
+            return  # a diverged state is no point to resume from: the previous last.ckpt stays
         if not self._should_save_on_exception(trainer):
             return
         if self.save_last:  # records last_model_path in the checkpoint, which a resumed run reuses
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
         else:
             self._save_checkpoint(trainer, os.path.join(self.dirpath, LAST))
+
+
+def weights_finite(module: L.LightningModule) -> bool:
+    """Whether every parameter of ``module`` is finite (one host sync)."""
+    parameters = [p.detach() for p in module.parameters()]
+    return not parameters or bool(torch.stack([torch.isfinite(p).all() for p in parameters]).all())
 
 
 def prepare_callback_states(checkpoint: dict[str, Any], trainer: L.Trainer | None) -> None:
@@ -219,16 +225,18 @@ class InterruptReport(L.Callback):
         self.teardown(trainer, pl_module, "fit")
         lasts = [c for c in trainer.checkpoint_callbacks if isinstance(c, _LastCheckpoint) and c.dirpath]
         # Between batches only (see _LastCheckpoint.on_exception); a second Ctrl-C stops at once.
-        between_batches = isinstance(exception, SIGTERMException)
+        finite = weights_finite(pl_module)
+        between_batches = isinstance(exception, SIGTERMException) and finite
         saved = [os.path.join(c.dirpath, LAST) for c in lasts if c.save_on_exception and between_batches]
         earlier = [path for c in lasts if os.path.isfile(path := os.path.join(c.dirpath, LAST))]
+        why = "" if finite else " (the weights are no longer finite: the run diverged)"
         if saved:
             where = f"checkpoint saved to {saved[0]}; resume with the same command plus --ckpt_path last"
         elif earlier:
             where = (
-                f"no checkpoint saved at this point; the newest is {earlier[0]}: resume from it with the "
-                "same command plus --ckpt_path last"
+                f"no checkpoint saved at this point{why}; the newest is {earlier[0]}: resume from it "
+                "with the same command plus --ckpt_path last"
             )
         else:  # e.g. during setup: there is nothing to resume from
-            where = "no checkpoint was saved; run the same command again"
+            where = f"no checkpoint was saved{why}; run the same command again"
         self.message = f"{what} at epoch {trainer.current_epoch}, step {trainer.global_step}; {where}"

@@ -334,29 +334,39 @@ def test_a_checkpoint_of_an_unrelated_model_class_is_refused(fit_config):
         fit_config("digits", f"--ckpt_path={path}", subcommand="test")
 
 
-def test_a_raw_ctrl_c_saves_nothing_and_names_the_last_consistent_checkpoint(tmp_path):
+@pytest.mark.parametrize("stop", ["second Ctrl-C", "SIGTERM after divergence"])
+def test_a_stop_mid_step_or_in_a_diverged_state_saves_nothing_and_names_the_last_good_checkpoint(
+    tmp_path, stop
+):
     from lightning.pytorch.loggers import TensorBoardLogger
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
 
     from scaffold.checkpointing import InterruptReport
 
-    class SecondCtrlC(L.Callback):  # a KeyboardInterrupt mid-epoch, as a second Ctrl-C raises it
-        def on_train_batch_end(self, trainer, *args) -> None:
-            if trainer.global_step == 26:
-                raise KeyboardInterrupt
+    class Stop(L.Callback):
+        def on_train_batch_end(self, trainer, module, *args) -> None:
+            if trainer.global_step != 26:
+                return
+            if stop == "second Ctrl-C":
+                raise KeyboardInterrupt  # raw, mid-step: what a second Ctrl-C raises
+            with torch.no_grad():
+                module.net[-1].bias.fill_(float("nan"))  # diverged mid-epoch, before the epoch-end check
+            raise SIGTERMException  # Lightning's between-batches stop
 
     report = InterruptReport()
     trainer = L.Trainer(
         max_epochs=3,
         logger=TensorBoardLogger(tmp_path),
-        callbacks=[SecondCtrlC(), report],
+        callbacks=[Stop(), report],
         enable_progress_bar=False,
         enable_model_summary=False,
     )
-    with pytest.raises(SystemExit):  # Lightning's answer to a KeyboardInterrupt
+    with pytest.raises((SystemExit, SIGTERMException)):  # SystemExit: Lightning's answer to Ctrl-C
         trainer.fit(Classifier(hidden=(16,), sample_images=0), DataModule("digits"))
     last = Path(trainer.log_dir) / "checkpoints" / "last.ckpt"
     assert torch.load(last, weights_only=True)["global_step"] == 23  # epoch 0's, not step 26's
-    assert f"no checkpoint saved at this point; the newest is {last}" in report.message
+    assert "no checkpoint saved at this point" in report.message and f"the newest is {last}" in report.message
+    assert ("the run diverged" in report.message) == (stop != "second Ctrl-C")
 
 
 def test_atomic_checkpoint_writes_read_a_home_folder_as_lightnings_writer_does(tmp_path, monkeypatch):

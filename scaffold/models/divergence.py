@@ -8,9 +8,9 @@ once per epoch (one host sync), before the epoch's validation and checkpoints.
 from __future__ import annotations
 
 import lightning as L
-import torch
 from lightning.pytorch.trainer.states import TrainerFn
 
+from scaffold.checkpointing import weights_finite
 from scaffold.errors import DivergenceError
 
 
@@ -19,8 +19,7 @@ def stop_if_diverged(module: L.LightningModule) -> None:
     trainer = module._trainer  # None when the hook is called by hand, outside a Trainer
     if trainer is None or trainer.state.fn != TrainerFn.FITTING or trainer.sanity_checking:
         return
-    parameters = [p.detach() for p in module.parameters()]
-    if not parameters or torch.stack([torch.isfinite(p).all() for p in parameters]).all():
+    if weights_finite(module):
         return
     lr = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else None
     raise DivergenceError(
