@@ -191,37 +191,32 @@ def merge_checkpoint_settings(path: str, configured: Any, loaded: Any) -> None:
     init args that say how to run it, not what it is, in ``runtime_args`` (the Classifier's
     ``steps_per_call``): those keep the command line's value. Settings left unset in the config
     (None: e.g. sizes taken from the data) are not reported. Settings the class does not take are
-    dropped, as ``load_from_checkpoint`` drops them. A checkpoint of a model class unrelated to the
-    configured one (neither a subclass of the other) is refused.
+    dropped, as ``load_from_checkpoint`` drops them. A checkpoint of a subclass of the configured
+    model replaces it; a configured subclass of the checkpoint's model (a user's own hooks) stays,
+    with the checkpoint's settings; a checkpoint of an unrelated model class is refused.
     """
     from lightning.pytorch.utilities import rank_zero_info
 
-    unknown = sorted(_plain(loaded.get("dict_kwargs") or {}))
     model_class = _import(_class_path(loaded) or "")
-    if unknown and model_class is not None and not _takes(model_class, None):
-        # As load_from_checkpoint does: e.g. the sizes a Classifier subclass takes from the data.
-        loaded["dict_kwargs"] = {}
-        rank_zero_info(
-            f"--ckpt_path {path}: {model_class.__name__} takes no {', '.join(unknown)}; "
-            "the checkpoint's values for them are ignored"
-        )
-    if _class_path(configured) != _class_path(loaded):
-        configured_class = _import(_class_path(configured) or "")
-        if (
-            model_class is not None
-            and configured_class is not None
-            and not issubclass(model_class, configured_class)
-            and not issubclass(configured_class, model_class)
-        ):
-            # A Classifier's weights on a problem (or the reverse) run, but measure nothing.
+    configured_class = _import(_class_path(configured) or "")
+    if model_class is None or configured_class is None:  # not importable here: LightningCLI's rule
+        if _class_path(configured) != _class_path(loaded):
+            rank_zero_info(_replaces(path, loaded))
+            return
+    elif model_class is not configured_class:  # (one class may be spelled by two module paths)
+        if issubclass(configured_class, model_class):  # the user's subclass: it stays, with the settings
+            _keep_configured_class(path, configured, loaded, configured_class, model_class)
+            model_class = configured_class
+        elif issubclass(model_class, configured_class):
+            rank_zero_info(_replaces(path, loaded))
+            _drop_unknown_settings(path, loaded, model_class)
+            return
+        else:  # a Classifier's weights on a problem (or the reverse) run, but measure nothing
             raise ConfigError(
                 f"--ckpt_path {path}: a checkpoint of a {model_class.__name__}, but this config's model is "
                 f"a {configured_class.__name__}; give a checkpoint of a run of this config"
             )
-        rank_zero_info(
-            f"--ckpt_path {path}: the checkpoint's model, {_class_path(loaded)}, replaces the configured one"
-        )
-        return
+    _drop_unknown_settings(path, loaded, model_class)
     before, loaded_args = configured.get("init_args") or {}, loaded.get("init_args")
     for name in getattr(model_class, "runtime_args", ()):
         if loaded_args is not None and name in before:
@@ -237,6 +232,43 @@ def merge_checkpoint_settings(path: str, configured: Any, loaded: Any) -> None:
             f"--ckpt_path {path}: the checkpoint's model settings replace the configured ones: "
             + ", ".join(changed)
         )
+
+
+def _replaces(path: str, loaded: Any) -> str:
+    return f"--ckpt_path {path}: the checkpoint's model, {_class_path(loaded)}, replaces the configured one"
+
+
+def _drop_unknown_settings(path: str, loaded: Any, model_class: type | None) -> None:
+    # As load_from_checkpoint does: e.g. the sizes a Classifier subclass takes from the data.
+    from lightning.pytorch.utilities import rank_zero_info
+
+    unknown = sorted(_plain(loaded.get("dict_kwargs") or {}))
+    if unknown and model_class is not None and not _takes(model_class, None):
+        loaded["dict_kwargs"] = {}
+        rank_zero_info(
+            f"--ckpt_path {path}: {model_class.__name__} takes no {', '.join(unknown)}; "
+            "the checkpoint's values for them are ignored"
+        )
+
+
+def _keep_configured_class(
+    path: str, configured: Any, loaded: Any, configured_class: type, model_class: type
+) -> None:
+    """Load a ``model_class`` checkpoint into the configured subclass, with the settings it takes."""
+    from jsonargparse import Namespace
+    from lightning.pytorch.utilities import rank_zero_info
+
+    init_args = configured.get("init_args")
+    init_args = init_args.clone() if init_args is not None else Namespace()
+    saved = loaded.get("init_args") or {}
+    for name in _plain(saved):
+        if _takes(configured_class, name):
+            init_args[name] = saved[name]
+    loaded["class_path"], loaded["init_args"], loaded["dict_kwargs"] = _class_path(configured), init_args, {}
+    rank_zero_info(
+        f"--ckpt_path {path}: a {model_class.__name__} checkpoint, loaded into the configured "
+        f"{configured_class.__name__} (a subclass of it)"
+    )
 
 
 def _takes(cls: type, name: str | None) -> bool:

@@ -37,6 +37,13 @@ class Softmax(Classifier):
         super().__init__(hidden=(), lr=lr)
 
 
+class Tagged(Classifier):
+    """The Classifier with a hook of its own."""
+
+    def on_test_start(self):
+        self.tested = True
+
+
 class TwoVariable(ParameterProblem):
     """The chapter's two-variable problem from its starting point; only the learning rate to choose."""
 
@@ -101,3 +108,13 @@ def test_a_checkpoint_of_a_subclass_replaces_the_configured_model_with_one_line(
         tested = fit_config("digits", f"--ckpt_path={path}", subcommand="test")
     assert type(tested.model).__name__ == "Softmax"
     assert "the checkpoint's model, user_modules.Softmax, replaces the configured one" in caplog.text
+
+
+def test_a_configured_subclass_keeps_its_class_and_hooks_with_its_parents_checkpoint(
+    fit_config, user_modules
+):
+    fitted = fit_config("digits", "--model.hidden=[32]", "--trainer.max_epochs=1")
+    path = Path(fitted.trainer.log_dir) / "checkpoints" / "last.ckpt"
+    tested = fit_config("digits", "--model=user_modules.Tagged", f"--ckpt_path={path}", subcommand="test")
+    assert type(tested.model).__name__ == "Tagged" and tested.model.tested
+    assert tested.model.hidden == (32,)  # the checkpoint's settings

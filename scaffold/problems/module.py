@@ -148,8 +148,14 @@ class ParameterProblem(L.LightningModule):
         return with_users_checkpoints(self._trainer, callbacks)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Fit the checkpoint's callback states to this run's (see ``prepare_callback_states``)."""
+        """Fit the checkpoint's callback states to this run's (see ``prepare_callback_states``).
+
+        Resumed with ``epsilon`` 0 there is no ConvergenceStop to take its saved state.
+        """
         prepare_callback_states(checkpoint, self._trainer)
+        states = checkpoint.get("callbacks")
+        if self.epsilon == 0 and isinstance(states, dict):
+            states.pop(ConvergenceStop.__qualname__, None)
 
     def train_dataloader(self) -> range:
         """One empty item: the problem needs no data, only one step per epoch."""

@@ -126,6 +126,22 @@ def test_resuming_a_converged_run_takes_no_further_step(fit_config):
     assert stricter.trainer.global_step > 54
 
 
+def test_resuming_with_the_epsilon_rule_off_warns_of_no_missing_callback(fit_config, recwarn):
+    fit_config("quadratic")
+    resumed = fit_config("quadratic", "--ckpt_path=last", "--model.epsilon=0", "--trainer.max_epochs=60")
+    assert resumed.trainer.global_step == 60
+    assert not [w for w in recwarn if "Please add the following callbacks" in str(w.message)]
+
+
+def test_the_same_class_by_another_module_path_keeps_the_command_lines_runtime_settings(fit_config):
+    fit_config("quadratic")  # converges after 54 steps
+    module_path = (
+        "--model=scaffold.problems.module.ParameterProblem"  # the config says scaffold.ParameterProblem
+    )
+    resumed = fit_config("quadratic", module_path, "--ckpt_path=last", "--model.epsilon=1e-7")
+    assert resumed.model.epsilon == 1e-7 and resumed.trainer.global_step > 54
+
+
 def test_tensor_parameters_are_supported():
     problem = ParameterProblem("quadratic", init={"x": [0.0, 1.0, 5.0]}, lr=0.5)
     assert problem.params["x"].shape == (3,)
