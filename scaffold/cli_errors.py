@@ -59,8 +59,8 @@ def user_error(exception: BaseException) -> ScaffoldError | None:
 
     if isinstance(exception, OSError) and exception.filename:  # a folder that cannot be made or written
         return ScaffoldError(
-            f"cannot use {exception.filename}: {exception.strerror or exception}; check the path "
-            "(--trainer.default_root_dir, --data.path) and its permissions"
+            f"cannot use {exception.filename}: {exception.strerror or exception}; check that path and its "
+            "permissions (or run with --debug for the traceback)"
         )
     seen: BaseException | None = exception
     while seen is not None:
@@ -82,8 +82,8 @@ def check_config_files(args: Sequence[str]) -> None:
     for index, arg in enumerate(args):
         if arg in ("--config", "-c") and index + 1 < len(args):
             path = Path(args[index + 1])
-        elif arg.startswith("--config="):
-            path = Path(arg.removeprefix("--config="))
+        elif arg.startswith(("--config=", "-c=")):
+            path = Path(arg.partition("=")[2])
         else:
             continue
         try:

@@ -62,9 +62,10 @@ def test_gpu_without_one_names_the_available_accelerators(capsys, tmp_path):
 def test_a_config_file_that_is_not_utf8_gives_one_error_line(capsys, tmp_path):
     config = tmp_path / "utf16.yaml"  # what Windows PowerShell's `>` writes
     config.write_text((CONFIGS / "quadratic.yaml").read_text(), encoding="utf-16")
-    exit_code, stderr = run_main(capsys, "fit", "--config", str(config))
-    assert exit_code == 2
-    assert_one_error_line(stderr, f"--config {config}: not UTF-8 text", "save it as UTF-8")
+    for args in (["--config", str(config)], [f"-c={config}"]):
+        exit_code, stderr = run_main(capsys, "fit", *args)
+        assert exit_code == 2
+        assert_one_error_line(stderr, f"--config {config}: not UTF-8 text", "save it as UTF-8")
 
 
 def test_missing_config_file(capsys, tmp_path):
