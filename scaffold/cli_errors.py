@@ -4,6 +4,7 @@ causes, and config files it cannot read."""
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -66,6 +67,8 @@ def user_error(exception: BaseException) -> ScaffoldError | None:
     while seen is not None:
         if isinstance(seen, ScaffoldError):
             return seen
+        if (spawned := _spawned_error(seen)) is not None:
+            return spawned
         if isinstance(seen, MisconfigurationException):
             return ConfigError(str(seen).strip().splitlines()[0])
         if isinstance(seen, RuntimeError) and str(seen).startswith("Error(s) in loading state_dict"):
@@ -75,6 +78,27 @@ def user_error(exception: BaseException) -> ScaffoldError | None:
             )
         seen = seen.__cause__ or seen.__context__
     return None
+
+
+# A spawned process's traceback's last line, as torch.multiprocessing hands it back: "module.Class: text".
+_RAISED = re.compile(r"^(?P<cls>scaffold(?:\.\w+)+): (?P<message>.+)$")
+
+
+def _spawned_error(exception: BaseException) -> ScaffoldError | None:
+    """A ScaffoldError raised in a process ``ddp_spawn`` started: it reaches this one as traceback text."""
+    from torch.multiprocessing import ProcessRaisedException
+
+    if not isinstance(exception, ProcessRaisedException):
+        return None
+    lines = [line for line in str(exception).splitlines() if line.strip()]
+    found = _RAISED.match(lines[-1]) if lines else None
+    if found is None:
+        return None
+    module, _, name = found["cls"].rpartition(".")
+    cls = getattr(sys.modules.get(module), name, None)
+    if not (isinstance(cls, type) and issubclass(cls, ScaffoldError)):
+        return None
+    return ScaffoldError(found["message"], exit_code=cls.exit_code)
 
 
 def check_config_files(args: Sequence[str]) -> None:

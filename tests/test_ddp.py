@@ -82,3 +82,24 @@ def test_a_problem_fitted_by_spawned_processes_prints_their_final_parameters(tmp
     # Not "after 0 steps (the epsilon rule is off)": this process saw neither.
     assert "final parameters: x=1.99" in done.stdout
     assert "(trained in 2 spawned processes; steps in their logs)" in done.stdout
+
+
+def test_bad_data_found_by_spawned_processes_gives_one_error_line_and_no_run_folder(tmp_path):
+    np.save(tmp_path / "x.npy", np.ones((8, 2), np.float32))
+    np.save(tmp_path / "y.npy", np.array([-1, 1] * 4))
+    command = [sys.executable, "-m", "scaffold", "fit", "--config", str(CONFIGS / "memmap.yaml")]
+    command += [f"--data.path={tmp_path}", "--data.from_source=null", "--trainer.accelerator=cpu"]
+    command += [
+        "--trainer.devices=2",
+        "--trainer.strategy=ddp_spawn",
+        f"--trainer.default_root_dir={tmp_path}",
+    ]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 1, done.stderr[-2000:]
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert errors == [
+        f"error: {tmp_path}: the training labels must be class ids 0, 1, 2, ..., found -1; "
+        "map them to 0-based ids first (e.g. -1/+1 -> 0/1)"
+    ]
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "lightning_logs").exists()
