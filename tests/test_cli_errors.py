@@ -155,3 +155,27 @@ def test_a_ckpt_path_that_is_not_a_checkpoint_gives_one_error_line(capsys, tmp_p
     code, stderr = run_main(capsys, "test", "--config", str(CONFIGS / "digits.yaml"), f"--ckpt_path={path}")
     assert code == 2
     assert_one_error_line(stderr, f"--ckpt_path {path}: not a checkpoint this can read (")
+
+
+def test_a_ctrl_c_while_the_command_imports_torch_gives_one_line(capsys, monkeypatch):
+    import builtins
+
+    import scaffold.__main__ as command
+
+    real_import = builtins.__import__
+
+    def interrupted(name, *args, **kwargs):
+        if name == "scaffold.cli":  # the command's first heavy import: torch, Lightning
+            raise KeyboardInterrupt
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", interrupted)
+    assert command.main() == 130
+    assert capsys.readouterr().err == "error: interrupted\n"
+
+
+def test_importing_scaffold_alone_loads_neither_torch_nor_lightning():
+    heavy = "'torch' in sys.modules, 'lightning' in sys.modules"
+    code = f"import sys, scaffold; scaffold.ConfigError; print({heavy})"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert done.stdout.split()[:2] == ["False", "False"], done.stderr
