@@ -39,7 +39,13 @@ __all__ = [  # the names of _EXPORTS, written out for tools that read __all__ wi
 ]
 
 
+# The subpackages, which an eager __init__ would have made attributes: ``scaffold.models.MLP``.
+_SUBPACKAGES = ("data", "devices", "errors", "models", "problems")
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"scaffold.{name}")  # the import makes it an attribute too
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'scaffold' has no attribute {name!r}")
@@ -49,7 +55,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+    return sorted({*globals(), *_EXPORTS, *_SUBPACKAGES})
 
 
 if TYPE_CHECKING:

@@ -25,6 +25,10 @@ from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.strategies.launchers import _MultiProcessingLauncher
 
+# Imported for jsonargparse: it resolves short names (--model Classifier, --data.help DataModule)
+# and lists known subclasses only among classes already imported.
+import scaffold.data  # noqa: F401
+import scaffold.models  # noqa: F401
 from scaffold.checkpointing import AtomicCheckpointIO, InterruptReport
 from scaffold.cli_errors import OneLineParser, check_config_files, user_error
 from scaffold.errors import ConfigError, report

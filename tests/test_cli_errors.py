@@ -179,3 +179,31 @@ def test_importing_scaffold_alone_loads_neither_torch_nor_lightning():
     code = f"import sys, scaffold; scaffold.ConfigError; print({heavy})"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert done.stdout.split()[:2] == ["False", "False"], done.stderr
+
+
+def test_short_class_names_and_subpackages_resolve_with_the_lazy_package(capsys):
+    import scaffold
+
+    assert scaffold.models.MLP.__name__ == "MLP" and "models" in dir(scaffold)
+    with pytest.raises(SystemExit) as done:
+        main(["fit", "--model", "Classifier", "--data", "DataModule", "--print_config"])
+    assert done.value.code == 0
+    printed = capsys.readouterr().out
+    assert "class_path: scaffold.Classifier" in printed
+    assert "class_path: scaffold.DataModule" in printed
+
+
+def test_a_scaffold_error_of_a_spawned_process_becomes_its_one_line():
+    from torch.multiprocessing import ProcessRaisedException
+
+    from scaffold.cli_errors import user_error
+
+    text = (
+        "\n\n-- Process 1 terminated with the following error:\nTraceback (most recent call last):\n"
+        '  File "x.py", line 1, in <module>\n    raise ConfigError("a")\n'
+        "scaffold.errors.ConfigError: data.split is wrong: x.npy: see\nthe next line\n"
+    )
+    error = user_error(ProcessRaisedException(text, error_index=1, error_pid=1))
+    assert str(error) == "data.split is wrong: x.npy: see the next line" and error.exit_code == 2
+    other = text.replace("scaffold.errors.ConfigError", "ValueError")
+    assert user_error(ProcessRaisedException(other, error_index=1, error_pid=1)) is None
