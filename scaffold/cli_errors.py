@@ -80,25 +80,31 @@ def user_error(exception: BaseException) -> ScaffoldError | None:
     return None
 
 
-# A spawned process's traceback's last line, as torch.multiprocessing hands it back: "module.Class: text".
-_RAISED = re.compile(r"^(?P<cls>scaffold(?:\.\w+)+): (?P<message>.+)$")
+# A line of a spawned process's traceback text naming the exception: "module.Class: message".
+_RAISED = re.compile(r"^(?P<cls>[A-Za-z_][\w.]*\.[A-Za-z_]\w*): (?P<message>.*)$")
 
 
 def _spawned_error(exception: BaseException) -> ScaffoldError | None:
-    """A ScaffoldError raised in a process ``ddp_spawn`` started: it reaches this one as traceback text."""
+    """A ScaffoldError raised in a process ``ddp_spawn`` started: it reaches this one as traceback text.
+
+    The last line naming a ScaffoldError class this process knows starts its message; the lines
+    after it continue it.
+    """
     from torch.multiprocessing import ProcessRaisedException
 
     if not isinstance(exception, ProcessRaisedException):
         return None
-    lines = [line for line in str(exception).splitlines() if line.strip()]
-    found = _RAISED.match(lines[-1]) if lines else None
-    if found is None:
-        return None
-    module, _, name = found["cls"].rpartition(".")
-    cls = getattr(sys.modules.get(module), name, None)
-    if not (isinstance(cls, type) and issubclass(cls, ScaffoldError)):
-        return None
-    return ScaffoldError(found["message"], exit_code=cls.exit_code)
+    lines = str(exception).splitlines()
+    for index in range(len(lines) - 1, -1, -1):
+        found = _RAISED.match(lines[index])
+        if found is None:
+            continue
+        module, _, name = found["cls"].rpartition(".")
+        cls = getattr(sys.modules.get(module), name, None)
+        if isinstance(cls, type) and issubclass(cls, ScaffoldError):
+            rest = [line.strip() for line in lines[index + 1 :] if line.strip()]
+            return ScaffoldError(" ".join([found["message"], *rest]), exit_code=cls.exit_code)
+    return None
 
 
 def check_config_files(args: Sequence[str]) -> None:

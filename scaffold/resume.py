@@ -191,9 +191,9 @@ def merge_checkpoint_settings(path: str, configured: Any, loaded: Any) -> None:
     init args that say how to run it, not what it is, in ``runtime_args`` (the Classifier's
     ``steps_per_call``): those keep the command line's value. Settings left unset in the config
     (None: e.g. sizes taken from the data) are not reported. Settings the class does not take are
-    dropped, as ``load_from_checkpoint`` drops them. A checkpoint of a subclass of the configured
-    model replaces it; a configured subclass of the checkpoint's model (a user's own hooks) stays,
-    with the checkpoint's settings; a checkpoint of an unrelated model class is refused.
+    dropped, as ``load_from_checkpoint`` drops them. A configured subclass of the checkpoint's model
+    that takes all its settings (a user's own hooks) stays, with those settings; otherwise a
+    checkpoint of a related class replaces the configured model; one of an unrelated class is refused.
     """
     from lightning.pytorch.utilities import rank_zero_info
 
@@ -204,10 +204,15 @@ def merge_checkpoint_settings(path: str, configured: Any, loaded: Any) -> None:
             rank_zero_info(_replaces(path, loaded))
             return
     elif model_class is not configured_class:  # (one class may be spelled by two module paths)
-        if issubclass(configured_class, model_class):  # the user's subclass: it stays, with the settings
+        saved = _plain(loaded.get("init_args") or {})
+        if issubclass(configured_class, model_class) and all(
+            _takes(configured_class, name) for name in saved
+        ):
+            # The user's subclass (its own hooks) stays; one that fixes a setting itself (its objective,
+            # its layers) could not be built as the checkpoint's model, which then replaces it.
             _keep_configured_class(path, configured, loaded, configured_class, model_class)
             model_class = configured_class
-        elif issubclass(model_class, configured_class):
+        elif issubclass(model_class, configured_class) or issubclass(configured_class, model_class):
             rank_zero_info(_replaces(path, loaded))
             _drop_unknown_settings(path, loaded, model_class)
             return
@@ -254,7 +259,7 @@ def _drop_unknown_settings(path: str, loaded: Any, model_class: type | None) -> 
 def _keep_configured_class(
     path: str, configured: Any, loaded: Any, configured_class: type, model_class: type
 ) -> None:
-    """Load a ``model_class`` checkpoint into the configured subclass, with the settings it takes."""
+    """Load a ``model_class`` checkpoint into the configured subclass, which takes all its settings."""
     from jsonargparse import Namespace
     from lightning.pytorch.utilities import rank_zero_info
 
@@ -262,8 +267,7 @@ def _keep_configured_class(
     init_args = init_args.clone() if init_args is not None else Namespace()
     saved = loaded.get("init_args") or {}
     for name in _plain(saved):
-        if _takes(configured_class, name):
-            init_args[name] = saved[name]
+        init_args[name] = saved[name]
     loaded["class_path"], loaded["init_args"], loaded["dict_kwargs"] = _class_path(configured), init_args, {}
     rank_zero_info(
         f"--ckpt_path {path}: a {model_class.__name__} checkpoint, loaded into the configured "

@@ -118,3 +118,25 @@ def test_a_configured_subclass_keeps_its_class_and_hooks_with_its_parents_checkp
     tested = fit_config("digits", "--model=user_modules.Tagged", f"--ckpt_path={path}", subcommand="test")
     assert type(tested.model).__name__ == "Tagged" and tested.model.tested
     assert tested.model.hidden == (32,)  # the checkpoint's settings
+
+
+@pytest.mark.parametrize("subclass", ["Softmax", "TwoVariable"])
+def test_a_subclass_that_fixes_a_checkpoints_setting_is_replaced_by_the_checkpoints_model(
+    fit_config, user_modules, subclass, caplog
+):
+    import logging
+
+    # Softmax fixes hidden=(), TwoVariable its objective: neither could be built as the checkpoint's model.
+    if subclass == "Softmax":
+        fitted = fit_config("digits", "--model.hidden=[32]", "--trainer.max_epochs=1")
+        config, extra = "digits", ["--trainer.max_epochs=1"]
+    else:
+        fitted = fit_config("expression", "--model.objective=(x-1)**2 + (y-3)**2", "--trainer.max_epochs=3")
+        config, extra = "two_variable", ["--trainer.max_epochs=5"]
+    path = Path(fitted.trainer.log_dir) / "checkpoints" / "last.ckpt"
+    with caplog.at_level(logging.INFO):
+        resumed = fit_config(config, f"--model=user_modules.{subclass}", f"--ckpt_path={path}", *extra)
+    assert type(resumed.model) is type(fitted.model)
+    assert "replaces the configured one" in caplog.text
+    if subclass == "TwoVariable":  # still the checkpoint's problem, not two_variable
+        assert resumed.model.hparams["objective"] == "(x-1)**2 + (y-3)**2"
