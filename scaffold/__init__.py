@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from typing import TYPE_CHECKING, Any
 
 # Each name is imported on first use: ``import scaffold`` alone loads neither torch nor Lightning,
@@ -39,23 +40,20 @@ __all__ = [  # the names of _EXPORTS, written out for tools that read __all__ wi
 ]
 
 
-# The subpackages, which an eager __init__ would have made attributes: ``scaffold.models.MLP``.
-_SUBPACKAGES = ("data", "devices", "errors", "models", "problems")
-
-
 def __getattr__(name: str) -> Any:
-    if name in _SUBPACKAGES:
-        return importlib.import_module(f"scaffold.{name}")  # the import makes it an attribute too
     module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'scaffold' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # found directly from now on
-    return value
+    if module is not None:
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value  # found directly from now on
+        return value
+    # A submodule, as an eager __init__ would have made it an attribute: ``scaffold.models.MLP``.
+    if not name.startswith("_") and importlib.util.find_spec(f"scaffold.{name}") is not None:
+        return importlib.import_module(f"scaffold.{name}")  # the import makes it an attribute too
+    raise AttributeError(f"module 'scaffold' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS, *_SUBPACKAGES})
+    return sorted({*globals(), *_EXPORTS})
 
 
 if TYPE_CHECKING:

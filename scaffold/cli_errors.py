@@ -80,31 +80,38 @@ def user_error(exception: BaseException) -> ScaffoldError | None:
     return None
 
 
-# A line of a spawned process's traceback text naming the exception: "module.Class: message".
+# The line of traceback text naming the exception that ended a process: "module.Class: message".
 _RAISED = re.compile(r"^(?P<cls>[A-Za-z_][\w.]*\.[A-Za-z_]\w*): (?P<message>.*)$")
 
 
 def _spawned_error(exception: BaseException) -> ScaffoldError | None:
-    """A ScaffoldError raised in a process ``ddp_spawn`` started: it reaches this one as traceback text.
+    """A ScaffoldError that ended a process ``ddp_spawn`` started: it reaches this one as traceback text.
 
-    The last line naming a ScaffoldError class this process knows starts its message; the lines
-    after it continue it.
+    The last traceback's frames are indented; the line after them names the exception, and the
+    lines after that continue its message. An earlier (chained) exception does not count.
     """
     from torch.multiprocessing import ProcessRaisedException
 
     if not isinstance(exception, ProcessRaisedException):
         return None
     lines = str(exception).splitlines()
-    for index in range(len(lines) - 1, -1, -1):
-        found = _RAISED.match(lines[index])
-        if found is None:
-            continue
-        module, _, name = found["cls"].rpartition(".")
-        cls = getattr(sys.modules.get(module), name, None)
-        if isinstance(cls, type) and issubclass(cls, ScaffoldError):
-            rest = [line.strip() for line in lines[index + 1 :] if line.strip()]
-            return ScaffoldError(" ".join([found["message"], *rest]), exit_code=cls.exit_code)
-    return None
+    starts = [
+        index for index, line in enumerate(lines) if line.startswith("Traceback (most recent call last)")
+    ]
+    if not starts:
+        return None
+    index = starts[-1] + 1
+    while index < len(lines) and (not lines[index].strip() or lines[index].startswith(" ")):
+        index += 1  # the frames
+    found = _RAISED.match(lines[index]) if index < len(lines) else None
+    if found is None:
+        return None
+    module, _, name = found["cls"].rpartition(".")
+    cls = getattr(sys.modules.get(module), name, None)
+    if not (isinstance(cls, type) and issubclass(cls, ScaffoldError)):
+        return None
+    rest = [line.strip() for line in lines[index + 1 :] if line.strip()]
+    return ScaffoldError(" ".join([found["message"], *rest]), exit_code=cls.exit_code)
 
 
 def check_config_files(args: Sequence[str]) -> None:

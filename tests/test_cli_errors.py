@@ -184,7 +184,7 @@ def test_importing_scaffold_alone_loads_neither_torch_nor_lightning():
 def test_short_class_names_and_subpackages_resolve_with_the_lazy_package(capsys):
     import scaffold
 
-    assert scaffold.models.MLP.__name__ == "MLP" and "models" in dir(scaffold)
+    assert scaffold.models.MLP.__name__ == "MLP" and scaffold.atomic.atomic_path.__name__ == "atomic_path"
     with pytest.raises(SystemExit) as done:
         main(["fit", "--model", "Classifier", "--data", "DataModule", "--print_config"])
     assert done.value.code == 0
@@ -207,3 +207,8 @@ def test_a_scaffold_error_of_a_spawned_process_becomes_its_one_line():
     assert str(error) == "data.split is wrong: x.npy: see the next line" and error.exit_code == 2
     other = text.replace("scaffold.errors.ConfigError", "ValueError")
     assert user_error(ProcessRaisedException(other, error_index=1, error_pid=1)) is None
+    chained = text + (  # a bug while handling the ConfigError ended the process: its traceback stays
+        "\nDuring handling of the above exception, another exception occurred:\n\n"
+        'Traceback (most recent call last):\n  File "x.py", line 3, in <module>\nValueError: a bug\n'
+    )
+    assert user_error(ProcessRaisedException(chained, error_index=1, error_pid=1)) is None
