@@ -205,11 +205,10 @@ def merge_checkpoint_settings(path: str, configured: Any, loaded: Any) -> None:
             return
     elif model_class is not configured_class:  # (one class may be spelled by two module paths)
         saved = _plain(loaded.get("init_args") or {})
-        if issubclass(configured_class, model_class) and all(
-            _takes(configured_class, name) for name in saved
-        ):
+        if issubclass(configured_class, model_class) and all(_declares(configured_class, n) for n in saved):
             # The user's subclass (its own hooks) stays; one that fixes a setting itself (its objective,
-            # its layers) could not be built as the checkpoint's model, which then replaces it.
+            # its layers; also behind **kwargs) could not be built as the checkpoint's model, which
+            # then replaces it.
             _keep_configured_class(path, configured, loaded, configured_class, model_class)
             model_class = configured_class
         elif issubclass(model_class, configured_class) or issubclass(configured_class, model_class):
@@ -273,6 +272,16 @@ def _keep_configured_class(
         f"--ckpt_path {path}: a {model_class.__name__} checkpoint, loaded into the configured "
         f"{configured_class.__name__} (a subclass of it)"
     )
+
+
+def _declares(cls: type, name: str) -> bool:
+    """Whether ``cls(...)`` names the parameter ``name`` (not merely accepts it through ``**kwargs``)."""
+    import inspect
+
+    try:
+        return name in inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _takes(cls: type, name: str | None) -> bool:

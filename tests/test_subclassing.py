@@ -44,6 +44,13 @@ class Tagged(Classifier):
         self.tested = True
 
 
+class Wide(Classifier):
+    """Fixes the layers behind **kwargs."""
+
+    def __init__(self, width: int = 32, **kwargs):
+        super().__init__(hidden=(width,), **kwargs)
+
+
 class TwoVariable(ParameterProblem):
     """The chapter's two-variable problem from its starting point; only the learning rate to choose."""
 
@@ -120,14 +127,14 @@ def test_a_configured_subclass_keeps_its_class_and_hooks_with_its_parents_checkp
     assert tested.model.hidden == (32,)  # the checkpoint's settings
 
 
-@pytest.mark.parametrize("subclass", ["Softmax", "TwoVariable"])
+@pytest.mark.parametrize("subclass", ["Softmax", "Wide", "TwoVariable"])
 def test_a_subclass_that_fixes_a_checkpoints_setting_is_replaced_by_the_checkpoints_model(
     fit_config, user_modules, subclass, caplog
 ):
     import logging
 
-    # Softmax fixes hidden=(), TwoVariable its objective: neither could be built as the checkpoint's model.
-    if subclass == "Softmax":
+    # Softmax and Wide fix the layers, TwoVariable its objective: the checkpoint's model cannot be built.
+    if subclass in ("Softmax", "Wide"):
         fitted = fit_config("digits", "--model.hidden=[32]", "--trainer.max_epochs=1")
         config, extra = "digits", ["--trainer.max_epochs=1"]
     else:
