@@ -70,14 +70,24 @@ class _LastCheckpoint(_ScaffoldCheckpoint):
         other exceptions: a crash, or a raw KeyboardInterrupt (a second Ctrl-C, or one outside the
         CLI), can stop a step half-way, and the last consistent ``last.ckpt`` is the one to resume from.
         """
-        if not isinstance(exception, SIGTERMException) or not weights_finite(pl_module):
-            return  # a diverged state is no point to resume from: the previous last.ckpt stays
-        if not self._should_save_on_exception(trainer):
+        if not self.writes_on(exception, pl_module) or not self._should_save_on_exception(trainer):
             return
         if self.save_last:  # records last_model_path in the checkpoint, which a resumed run reuses
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
         else:
             self._save_checkpoint(trainer, os.path.join(self.dirpath, LAST))
+
+    def writes_on(self, exception: BaseException, pl_module: L.LightningModule) -> bool:
+        """Whether :meth:`on_exception` writes ``last.ckpt`` for ``exception`` (what InterruptReport reports).
+
+        A diverged state is no point to resume from: then the previous ``last.ckpt`` stays.
+        """
+        return (
+            isinstance(exception, SIGTERMException)
+            and self.save_on_exception
+            and bool(self.dirpath)
+            and weights_finite(pl_module)
+        )
 
 
 def weights_finite(module: L.LightningModule) -> bool:
@@ -224,12 +234,14 @@ class InterruptReport(L.Callback):
             return
         self.teardown(trainer, pl_module, "fit")
         lasts = [c for c in trainer.checkpoint_callbacks if isinstance(c, _LastCheckpoint) and c.dirpath]
-        # Between batches only (see _LastCheckpoint.on_exception); a second Ctrl-C stops at once.
-        finite = weights_finite(pl_module)
-        between_batches = isinstance(exception, SIGTERMException) and finite
-        saved = [os.path.join(c.dirpath, LAST) for c in lasts if c.save_on_exception and between_batches]
+        # Between batches only, and not a diverged state (see _LastCheckpoint.writes_on).
+        saved = [os.path.join(c.dirpath, LAST) for c in lasts if c.writes_on(exception, pl_module)]
         earlier = [path for c in lasts if os.path.isfile(path := os.path.join(c.dirpath, LAST))]
-        why = "" if finite else " (the weights are no longer finite: the run diverged)"
+        why = (
+            ""
+            if saved or weights_finite(pl_module)
+            else " (the weights are no longer finite: the run diverged)"
+        )
         if saved:
             where = f"checkpoint saved to {saved[0]}; resume with the same command plus --ckpt_path last"
         elif earlier:
